@@ -1,0 +1,3 @@
+from neuralsight.cli import main
+
+main()

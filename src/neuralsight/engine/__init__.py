@@ -1,0 +1,1 @@
+"""The one training engine: device and precision, the loop, checkpoints, distributed launch."""

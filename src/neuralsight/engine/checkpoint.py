@@ -1,0 +1,179 @@
+"""Checkpoints that are atomic, resumable and never unpickle arbitrary objects.
+
+Layout inside ``<run>/checkpoints/``, per tag (``last``, ``best``):
+
+- ``<tag>.safetensors``: model weights (safetensors: no code can hide in it);
+- ``<tag>.json``: model name and constructor arguments, config, step/epoch, best metric, Python/NumPy RNG;
+- ``<tag>.state.pt``: optimizer, scheduler and torch RNG states, loaded only with ``weights_only=True``.
+
+Every file is written to a temporary name in the same folder and renamed into place; the JSON goes last
+and records the step, so a crash mid-save leaves the previous checkpoint loadable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from neuralsight.errors import CheckpointError
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(obj):
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def atomic_path(path: Path):
+    """Context manager yielding a temporary path that is renamed to ``path`` on success."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def _cm():
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
+        os.close(fd)
+        try:
+            yield Path(tmp)
+            os.replace(tmp, p)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    return _cm()
+
+
+def unwrap(model):
+    """The plain module inside DDP and torch.compile wrappers."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
+
+
+def rng_state() -> tuple[dict, dict]:
+    """(JSON-able Python/NumPy state, tensor torch state)."""
+    import numpy as np
+    import torch
+
+    py = random.getstate()
+    npst = np.random.get_state()
+    plain = {"python": [py[0], list(py[1]), py[2]],
+             "numpy": [npst[0], npst[1].tolist(), int(npst[2]), int(npst[3]), float(npst[4])]}
+    tensors = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors["cuda"] = torch.cuda.get_rng_state_all()
+    return plain, tensors
+
+
+def set_rng_state(plain: dict, tensors: dict) -> None:
+    import numpy as np
+    import torch
+
+    if "python" in plain:
+        v, st, g = plain["python"]
+        random.setstate((v, tuple(st), g))
+    if "numpy" in plain:
+        name, keys, pos, has_gauss, cached = plain["numpy"]
+        np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    if "torch" in tensors:
+        torch.set_rng_state(tensors["torch"])
+    if "cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(tensors["cuda"])
+
+
+def save(directory: Path, tag: str, model, spec: dict, state: dict,
+         optimizer=None, scheduler=None, extra_tensors: dict | None = None) -> None:
+    """Save weights, JSON state and (optionally) optimizer/scheduler/RNG state under ``tag``."""
+    import torch
+    from safetensors.torch import save_model
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    step = int(state.get("step", 0))
+    with atomic_path(directory / f"{tag}.safetensors") as tmp:
+        save_model(unwrap(model), str(tmp), metadata={"step": str(step), "model": spec.get("name", "")})
+    plain_rng, tensor_rng = rng_state()
+    if optimizer is not None:
+        blob = {"optimizer": optimizer.state_dict(), "rng": tensor_rng}
+        if scheduler is not None:
+            blob["scheduler"] = scheduler.state_dict()
+        if extra_tensors:
+            blob["extra"] = extra_tensors
+        with atomic_path(directory / f"{tag}.state.pt") as tmp:
+            torch.save(blob, tmp)
+    payload = {"format": 1, "model": spec, **state, "rng": plain_rng}
+    atomic_write_json(directory / f"{tag}.json", payload)
+
+
+def read_state(directory: Path, tag: str) -> dict:
+    path = Path(directory) / f"{tag}.json"
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint '{tag}' in {directory}", "is this a neuralsight run directory?")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"checkpoint state {path} is not valid JSON: {err}") from None
+
+
+def load_weights(model, directory: Path, tag: str, device="cpu") -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    path = Path(directory) / f"{tag}.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint weights {path} are missing")
+    try:
+        missing, unexpected = load_model(unwrap(model), str(path), strict=False, device=str(device))
+    except (SafetensorError, OSError, RuntimeError) as err:
+        raise CheckpointError(f"checkpoint weights {path} could not be read: {err}") from None
+    if missing or unexpected:
+        raise CheckpointError(
+            f"checkpoint weights {path} do not fit the model: missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]}")
+
+
+def load_training_state(directory: Path, tag: str, device="cpu") -> dict:
+    """Load optimizer/scheduler/RNG tensors. Only tensors and plain containers: never arbitrary pickles."""
+    import pickle
+
+    import torch
+
+    path = Path(directory) / f"{tag}.state.pt"
+    if not path.is_file():
+        raise CheckpointError(f"training state {path} is missing; cannot resume exactly",
+                              "resume from a run whose last checkpoint finished writing")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"refusing to load {path}: it holds something other than tensors and plain data ({first})",
+            "only load checkpoints you trust; neuralsight never unpickles arbitrary objects") from None

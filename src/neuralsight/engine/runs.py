@@ -1,0 +1,120 @@
+"""Run directories: ``runs/<task>/<YYYYmmdd-HHMMSS>-<name>/`` with config, metrics, checkpoints, figures."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neuralsight.errors import UserError
+
+RUNS_ROOT = Path("runs")
+
+
+@dataclass
+class Run:
+    """A run directory. Only rank 0 writes (``writer`` is False elsewhere)."""
+
+    path: Path
+    task: str
+    writer: bool = True
+    _metrics_fh: Any = field(default=None, repr=False)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def figures(self) -> Path:
+        return self.path / "figures"
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    def log(self, record: dict) -> None:
+        """Append one JSON object to metrics.jsonl (flushed at once so a crash loses nothing)."""
+        if not self.writer:
+            return
+        if self._metrics_fh is None:
+            self._metrics_fh = open(self.metrics_path, "a", encoding="utf-8")
+        self._metrics_fh.write(json.dumps(record, default=float) + "\n")
+        self._metrics_fh.flush()
+
+    def close(self) -> None:
+        if self._metrics_fh is not None:
+            self._metrics_fh.close()
+            self._metrics_fh = None
+
+    def read_metrics(self) -> list[dict]:
+        return read_metrics(self.path)
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        from neuralsight.engine.checkpoint import atomic_write_json
+
+        path = self.path / name
+        if self.writer:
+            atomic_write_json(path, obj)
+        return path
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash; the rest is still good
+    return out
+
+
+def create(task: str, name: str, root: Path | None = None, writer: bool = True, stamp: str | None = None) -> Run:
+    root = Path(root) if root is not None else RUNS_ROOT
+    stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
+    path = root / task / f"{stamp}-{name}"
+    n = 1
+    while writer and path.exists():
+        n += 1
+        path = root / task / f"{stamp}-{name}-{n}"
+    run = Run(path=path, task=task, writer=writer)
+    if writer:
+        for sub in (path, run.checkpoints, run.figures, run.samples):
+            sub.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def open_run(path: Path, writer: bool = True) -> Run:
+    path = Path(path)
+    cfg = path / "config.toml"
+    if not cfg.is_file():
+        raise UserError(f"{path} is not a neuralsight run directory (no config.toml)",
+                        "pass a folder under runs/<task>/, see `neuralsight runs`")
+    return Run(path=path, task=read_run_task(path), writer=writer)
+
+
+def read_run_task(path: Path) -> str:
+    from neuralsight.config import load_toml
+
+    data = load_toml(Path(path) / "config.toml")
+    task = data.get("task")
+    if not isinstance(task, str):
+        raise UserError(f"{path}/config.toml names no task", "re-create the run with `neuralsight train`")
+    return task
+
+
+def list_runs(root: Path | None = None) -> list[Path]:
+    root = Path(root) if root is not None else RUNS_ROOT
+    if not root.is_dir():
+        return []
+    return sorted(p.parent for p in root.glob("**/config.toml"))

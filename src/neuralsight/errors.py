@@ -1,0 +1,29 @@
+"""User-facing errors: one line naming the file or field, what was expected, and the fix (exit code 2)."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake the user can fix: bad path, bad config, missing data, wrong file type.
+
+    The CLI prints ``str(err)`` as one red line and exits with code 2; ``--verbose`` adds the traceback.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} ({hint})" if hint else message)
+
+
+class ConfigError(UserError):
+    """A config key, type or value that is not allowed."""
+
+
+class DataError(UserError):
+    """Input data that is missing, corrupt or malformed."""
+
+
+class CheckpointError(UserError):
+    """A run directory or checkpoint that cannot be loaded safely."""

@@ -1,0 +1,206 @@
+"""Run directory -> one self-contained ``report.html`` (figures embedded as PNG data).
+
+Each task contributes sections through ``report_sections(run_dir) -> list[Section]``; this module adds
+the header (headline metric, hardware, time), training curves and the resolved config, and the demo's
+combined page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from neuralsight.engine.checkpoint import atomic_write_text
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+main{max-width:1100px;margin:0 auto;padding:24px}
+h1{font-size:1.6rem;margin:.2rem 0} h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #dde}
+h3{font-size:1.05rem}
+.card{background:#fff;border:1px solid #e3e6ec;border-radius:8px;padding:16px;margin:12px 0}
+.kpi{display:inline-block;margin-right:28px} .kpi b{font-size:1.4rem;display:block}
+table{border-collapse:collapse;font-size:.88rem;margin:8px 0} td,th{border:1px solid #dde;padding:3px 8px;text-align:right}
+th{background:#eef1f6} td:first-child,th:first-child{text-align:left}
+img{max-width:100%;height:auto} figure{margin:10px 0} figcaption{font-size:.85rem;color:#556}
+pre{background:#0f1420;color:#dfe6f3;padding:12px;border-radius:6px;overflow:auto;font-size:.8rem}
+nav a{margin-right:14px} .muted{color:#667} .bad{color:#b00020} .good{color:#0a7a32}
+"""
+
+
+@dataclass
+class Section:
+    title: str
+    html: str
+    anchor: str = ""
+
+
+def esc(text) -> str:
+    return html.escape(str(text))
+
+
+def image_data_uri(path: Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f"data:image/png;base64,{data}"
+
+
+def figure(path: Path, caption: str = "") -> str:
+    """An embedded PNG with a caption; empty string when the file does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return ""
+    cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
+    return f'<figure><img alt="{esc(caption or path.stem)}" src="{image_data_uri(path)}">{cap}</figure>'
+
+
+def fmt(value) -> str:
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        if abs(value) >= 1000 or value == int(value):
+            return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+        return f"{value:.4f}"
+    return esc(value)
+
+
+def table(rows: list, headers: list[str] | None = None, sortable: bool = False) -> str:
+    """An HTML table from a list of dicts (headers from the first) or a list of lists."""
+    if not rows:
+        return '<p class="muted">(no rows)</p>'
+    if isinstance(rows[0], dict):
+        headers = headers or list(rows[0].keys())
+        rows = [[r.get(h, "") for h in headers] for r in rows]
+    attr = ' class="sortable"' if sortable else ""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers) if headers else ""
+    body = "".join("<tr>" + "".join(f"<td>{fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table{attr}>" + (f"<thead><tr>{head}</tr></thead>" if head else "") + f"<tbody>{body}</tbody></table>"
+
+
+SORT_JS = """
+<script>
+document.querySelectorAll('table.sortable th').forEach((th, i) => {
+  th.style.cursor = 'pointer';
+  th.addEventListener('click', () => {
+    const tb = th.closest('table').tBodies[0];
+    const rows = Array.from(tb.rows);
+    const dir = th.dataset.dir === 'asc' ? -1 : 1; th.dataset.dir = dir === 1 ? 'asc' : 'desc';
+    rows.sort((a, b) => { const x = a.cells[i].innerText, y = b.cells[i].innerText;
+      const nx = parseFloat(x.replace(/,/g, '')), ny = parseFloat(y.replace(/,/g, ''));
+      return (isNaN(nx) || isNaN(ny) ? x.localeCompare(y) : nx - ny) * dir; });
+    rows.forEach(r => tb.appendChild(r));
+  });
+});
+</script>
+"""
+
+
+def page(title: str, body: str) -> str:
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
+            f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{CSS}</style></head>"
+            f"<body><main>{body}</main>{SORT_JS}</body></html>")
+
+
+def read_summary(run_dir: Path) -> dict:
+    path = Path(run_dir) / "summary.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return {}
+    return {}
+
+
+def run_sections(run_dir: Path) -> list[Section]:
+    """Header, task sections, curves and config for one run."""
+    from neuralsight.engine.runs import read_metrics, read_run_task
+    from neuralsight.tasks import get_task
+    from neuralsight.viz.figures import training_curves
+
+    run_dir = Path(run_dir)
+    task_name = read_run_task(run_dir)
+    summary = read_summary(run_dir)
+    sections: list[Section] = []
+
+    kpis = []
+    head = summary.get("headline") or {}
+    if head:
+        kpis.append(f'<div class="kpi">{esc(head.get("name", ""))}<b>{fmt(head.get("value"))}</b></div>')
+    fit = summary.get("fit") or {}
+    if fit:
+        kpis.append(f'<div class="kpi">training time<b>{fit.get("train_seconds", 0):.1f} s</b></div>')
+        kpis.append(f'<div class="kpi">steps<b>{fit.get("step", 0)}</b></div>')
+        kpis.append(f'<div class="kpi">stopped by<b>{esc(fit.get("stopped_by", ""))}</b></div>')
+    hw = summary.get("hardware") or {}
+    hw_line = ", ".join(f"{k}: {v}" for k, v in hw.items())
+    overview = (f'<div class="card">{"".join(kpis)}<p class="muted">task <b>{esc(task_name)}</b> &middot; '
+                f'run <code>{esc(run_dir)}</code><br>hardware: {esc(hw_line) or "unknown"}<br>'
+                f'precision: {esc(summary.get("precision", "?"))} &middot; finished {esc(summary.get("finished", "?"))}'
+                f"</p></div>")
+    metrics = summary.get("metrics") or {}
+    scalar = [[k, v] for k, v in metrics.items() if isinstance(v, (int, float))]
+    if scalar:
+        overview += "<h3>Final metrics</h3>" + table(scalar, ["metric", "value"])
+    sections.append(Section("Overview", overview, "overview"))
+
+    task = get_task(task_name)
+    sections.extend(task.report_sections(run_dir))
+
+    records = read_metrics(run_dir)
+    curve = training_curves(records, run_dir / "figures" / "training_curves.png")
+    if curve is not None:
+        sections.append(Section("Training curves", figure(curve, "training loss and validation metrics by step"),
+                                "curves"))
+    cfg_text = (run_dir / "config.toml").read_text() if (run_dir / "config.toml").is_file() else ""
+    sections.append(Section("Resolved configuration", f"<pre>{esc(cfg_text)}</pre>", "config"))
+    return sections
+
+
+def render_sections(sections: list[Section], level: int = 2) -> str:
+    out = []
+    for i, s in enumerate(sections):
+        anchor = s.anchor or f"s{i}"
+        out.append(f'<section id="{esc(anchor)}"><h{level}>{esc(s.title)}</h{level}>{s.html}</section>')
+    return "\n".join(out)
+
+
+def write_report(run_dir: Path) -> Path:
+    from neuralsight.engine.runs import read_run_task
+
+    run_dir = Path(run_dir)
+    task_name = read_run_task(run_dir)
+    sections = run_sections(run_dir)
+    nav = "<nav>" + "".join(f'<a href="#{esc(s.anchor)}">{esc(s.title)}</a>' for s in sections if s.anchor) + "</nav>"
+    body = f"<h1>neuralsight · {esc(task_name)} · {esc(run_dir.name)}</h1>{nav}" + render_sections(sections)
+    path = run_dir / "report.html"
+    atomic_write_text(path, page(f"neuralsight {task_name} {run_dir.name}", body))
+    return path
+
+
+def write_combined(demo_dir: Path, entries: list[dict]) -> Path:
+    """The demo's one report: a section per task (its run's sections inline) plus skipped tasks and why."""
+    demo_dir = Path(demo_dir)
+    parts = [f"<h1>neuralsight demo · {esc(demo_dir.name)}</h1>",
+             f'<p class="muted">written {esc(time.strftime("%Y-%m-%d %H:%M:%S"))}</p>']
+    rows = []
+    for e in entries:
+        link = ""
+        if e.get("run"):
+            rel = Path(e["run"]).resolve().relative_to(demo_dir.resolve())
+            link = f'<a href="{esc(rel.as_posix())}/report.html">run report</a>'
+        rows.append(f"<tr><td><a href=\"#{esc(e['task'])}\">{esc(e['task'])}</a></td><td>{esc(e['status'])}</td>"
+                    f"<td>{esc(e.get('headline', ''))}</td><td>{fmt(e.get('seconds', 0.0))} s</td><td>{link}</td></tr>")
+    parts.append("<div class=\"card\"><table><thead><tr><th>task</th><th>status</th><th>headline</th>"
+                 "<th>time</th><th>report</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
+    for e in entries:
+        parts.append(f'<h2 id="{esc(e["task"])}">{esc(e["task"])}</h2>')
+        if e.get("run"):
+            secs = [s for s in run_sections(Path(e["run"])) if s.anchor != "config"]
+            parts.append(render_sections(secs, level=3))
+        else:
+            parts.append(f'<p class="bad">{esc(e["status"])}: {esc(e.get("reason", ""))}</p>')
+    path = demo_dir / "report.html"
+    atomic_write_text(path, page(f"neuralsight demo {demo_dir.name}", "\n".join(parts)))
+    return path
