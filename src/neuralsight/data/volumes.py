@@ -256,6 +256,7 @@ class Case:
     spacing: tuple[float, float, float]
     source_affine: Any = None  # affine of the file on disk
     source_shape: tuple = ()
+    source_spacing: tuple = ()
     header: Any = None
     path: Path | None = None
 
@@ -297,7 +298,7 @@ def load_case(image_path: Path, label_path: Path | None, opts: VolumeOptions | N
     image = normalize(image.float(), opts.normalize, opts.window).contiguous()
     return Case(name=name or case_name(image_path), image=image, label=None if label is None else label[0],
                 affine=affine, spacing=tuple(float(s) for s in spacing), source_affine=img.affine,
-                source_shape=tuple(img.data.shape[:3]), header=img.header, path=Path(image_path))
+                source_shape=tuple(img.data.shape[:3]), source_spacing=tuple(img.spacing), header=img.header, path=Path(image_path))
 
 
 def load_cases(folder: Path | str, opts: VolumeOptions | None = None, require_labels: bool = True,
