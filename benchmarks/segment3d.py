@@ -146,7 +146,7 @@ def main(argv=None) -> Path:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                   help="auto: fp32 on CPU (bf16 overflowed V-Net gradients there), bf16 on CUDA")
+                   help="auto: fp32 (TF32 matmuls on CUDA); bf16 autocast overflowed V-Net gradients on CPU")
     p.add_argument("--limit", type=int, default=0, help="use only the first N cases (smoke runs)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = p.parse_args(argv)
@@ -157,10 +157,7 @@ def main(argv=None) -> Path:
     from neuralsight.tasks import segment3d as S
 
     if args.precision == "auto":
-        import torch
-
-        cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-        args.precision = "bf16" if cuda else "fp32"
+        args.precision = "fp32"
     overrides = [f"data.patch_size={list(args.patch)}", f"model.base_channels={args.base_channels}",
                  f"model.kernel_size={args.kernel_size}", f"train.batch_size={args.batch_size}",
                  f"train.lr={args.lr}", f'train.device="{args.device}"', f'train.precision="{args.precision}"',
