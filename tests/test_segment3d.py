@@ -126,3 +126,34 @@ def test_cli_train_quick_then_predict_and_eval(tmp_path):
     bad.write_bytes(images[0].read_bytes()[:200])
     result = runner.invoke(app, ["predict", str(run), str(bad), "--out", str(out)])
     assert result.exit_code == 2 and "bad.nii.gz" in result.output
+
+
+def test_cli_trains_unet3d_on_a_user_folder_with_ct_window(tmp_path):
+    """A user's Decathlon-style folder (CT-like intensities, 2 mm voxels) through the same code path."""
+    from neuralsight.cli import app
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "data" / "imagesTr").mkdir(parents=True)
+    (tmp_path / "data" / "labelsTr").mkdir()
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    for i in range(5):
+        label = np.zeros((13, 17, 11), np.uint8)
+        label[3 + i % 3:9, 4:12, 3:8] = 1
+        image = rng.normal(0, 30, label.shape) + 200 * label - 50
+        nib.save(nib.Nifti1Image(image.astype(np.float32), affine), str(tmp_path / "data" / "imagesTr" / f"ct_{i}.nii.gz"))
+        nib.save(nib.Nifti1Image(label, affine), str(tmp_path / "data" / "labelsTr" / f"ct_{i}.nii.gz"))
+    root = tmp_path / "runs"
+    result = CliRunner().invoke(app, [
+        "train", "segment3d", "--dataset", "folder", "--data", str(tmp_path / "data"), "--out", str(root),
+        "--steps", "2", "--no-progress", "--batch-size", "2", "--set", 'model.name="unet3d"',
+        "--set", "model.base_channels=2", "--set", "model.depth=2", "--set", "data.patch_size=[8, 8, 8]",
+        "--set", 'data.normalize="window"', "--set", "data.window=[-100, 300]", "--set", "eval.overlap=0.25"])
+    assert result.exit_code == 0, result.output
+    (run,) = (root / "segment3d").iterdir()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["model"]["name"] == "unet" and summary["class_names"] == ["background", "class 1"]
+    # Volumes come from the 2 mm spacing: each validation label holds (9 - 3 - i%3) * 8 * 5 voxels of 8 mm^3.
+    vol = summary["metrics"]["vol_true_ml_class 1"]
+    assert any(vol == pytest.approx(n * 40 * 8 / 1000) for n in (4, 5, 6)), vol
+    result = CliRunner().invoke(app, ["train", "segment3d", "--dataset", "folder", "--out", str(root)])
+    assert result.exit_code == 2 and "needs a folder" in result.output
