@@ -558,18 +558,19 @@ def _size_of(path: Path) -> int:
     return total
 
 
-def check(name: str, folder: Path | str, full: bool = True,
+def check(name: str | Dataset, folder: Path | str, full: bool = True,
           on_file: Callable[[str], None] | None = None) -> CheckResult:
     """Verify a dataset folder: required layout, fixed-file checksums, file counts and the tree digest.
 
     Args:
-        name: catalog name.
+        name: catalog name (or the :class:`Dataset` itself).
         folder: the dataset folder.
         full: hash trees even when a stamp from an earlier successful check matches the files' sizes and
             modification times (``data verify`` passes True; ``data list`` passes False).
         on_file: called with each relative path before it is hashed (progress).
     """
-    entry = get(name)
+    entry = name if isinstance(name, Dataset) else get(name)
+    name = entry.name
     folder = Path(folder)
     result = CheckResult(name, folder)
     layout = matching_layout(entry, folder)

@@ -316,7 +316,7 @@ def fetch_dataset(entry: Dataset, target: Path, progress: bool = True, timeout: 
                 shutil.copy2(path, staging / dl.filename)
         if entry.prepare:
             PREPARE[entry.prepare](staging)
-        result = check(entry.name, staging, full=False)
+        result = check(entry, staging, full=False)
         if result.problems:
             raise DataError(f"downloaded '{entry.name}' does not verify: {'; '.join(result.problems)}",
                             "report this; the upstream files may have changed")
@@ -325,6 +325,10 @@ def fetch_dataset(entry: Dataset, target: Path, progress: bool = True, timeout: 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     shutil.rmtree(work, ignore_errors=True)
+    try:
+        work.parent.rmdir()     # only when no other dataset's download is waiting there
+    except OSError:
+        pass
     return target
 
 
