@@ -32,7 +32,7 @@ def list_(data: Path | None = typer.Option(None, "--data", help="Also look in th
         from neuralsight.data.download import human_size
 
         table = Table("name", "where", "verified", "size", "used for", title="neuralsight datasets")
-        missing = []
+        missing, failed = [], []
         for name, entry in catalog.CATALOG.items():
             folder = catalog.find(name, data)
             if folder is None:
@@ -42,8 +42,13 @@ def list_(data: Path | None = typer.Option(None, "--data", help="Also look in th
             result = catalog.check(name, folder, full=rehash)
             mark = {"yes": "[green]yes[/]", "count": "[yellow]count only[/]"}.get(result.verified, "[red]no[/]")
             table.add_row(name, str(folder), mark, human_size(result.size), entry.used_for)
+            if result.problems:
+                failed.append(result)
         console = _console()
         console.print(table)
+        for result in failed:
+            console.print(f"[bold]{result.name}[/] [red]{'; '.join(result.problems)}[/] "
+                          f"(details: neuralsight data verify {result.name})", soft_wrap=True)
         for entry in missing:
             console.print(f"[bold]{entry.name}[/] missing. {entry.obtain}", soft_wrap=True)
             if entry.downloads:
