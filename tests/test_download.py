@@ -415,3 +415,15 @@ def test_default_paths_unused(tmp_path):
     # guard: the autouse fixture keeps every test inside tmp_path
     assert catalog.cache_root() == tmp_path / "cache"
     assert Path.home() / ".cache" / "neuralsight" != catalog.cache_root()
+
+
+def test_fetch_covid_derives_the_series(server, monkeypatch, tmp_path):
+    from conftest import shared_data
+
+    raw = (shared_data("covid-hu") / catalog.COVID_RAW).read_bytes()
+    server.files["/raw.csv"] = raw
+    real = catalog.get("covid-hu")
+    entry = dataclasses.replace(real, downloads=(dataclasses.replace(real.downloads[0], url=server.url("/raw.csv")),))
+    target = fetch_dataset(entry, tmp_path / "cache" / "covid-hu", progress=False)
+    assert catalog.file_digest(target / "hungary_daily_cases.csv") == catalog.COVID_HU_SHA256
+    assert catalog.check(entry, target).verified == "yes"
