@@ -162,6 +162,11 @@ def test_fixed_checksums(tmp_path, monkeypatch):
     (tmp_path / "a.bin").write_bytes(data)
     ok = catalog.check("fixed", tmp_path)
     assert ok.ok and ok.verified == "yes" and ok.size == 5       # second accepted value; optional file absent
+    # a quick check trusts the stamp only while size and mtime are unchanged
+    (tmp_path / "a.bin").write_bytes(b"HELLO")
+    os.utime(tmp_path / "a.bin", ns=(1, 1))
+    assert catalog.check("fixed", tmp_path, full=False).verified == "no"
+    (tmp_path / "a.bin").write_bytes(data)
     (tmp_path / "opt.bin").write_bytes(b"x")                      # optional file present: checked
     bad = catalog.check("fixed", tmp_path)
     assert bad.verified == "no" and bad.problems[0].startswith("opt.bin: sha256")

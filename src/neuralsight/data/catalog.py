@@ -589,10 +589,14 @@ def check(name: str | Dataset, folder: Path | str, full: bool = True,
             continue
         has_checksum = True
         result.size += path.stat().st_size
+        key, fingerprint = f"{name}:{path.resolve()}", _stat_fingerprint(folder, [rel])
+        if not full and _load_stamps().get(key) == fingerprint:
+            continue    # verified earlier and unchanged since
         if on_file:
             on_file(rel)
         digest = file_digest(path)
         if digest in accepted:
+            _save_stamp(key, fingerprint)
             continue
         if rel in layout.content_sha256:
             try:
@@ -602,6 +606,7 @@ def check(name: str | Dataset, folder: Path | str, full: bool = True,
                 continue
             if same:
                 result.notes.append(f"{rel}: other compression, identical content")
+                _save_stamp(key, fingerprint)
                 continue
         result.problems.append(f"{rel}: sha256 {digest[:12]}... is not the expected {accepted[0][:12]}...")
     if layout.tree is not None:
