@@ -1,0 +1,1 @@
+"""Building blocks shared by the models: N-dimensional conv/norm/activation blocks."""
