@@ -12,7 +12,6 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -36,7 +35,7 @@ def _err(msg: str) -> None:
 
 @contextlib.contextmanager
 def guard():
-    """Turn user errors into one red line and exit code 2; Ctrl-C into exit 130."""
+    """Turn user errors into one red line and exit code 2; an interrupted run into 128 + signal."""
     from neuralsight.runner import Interrupted
 
     try:
@@ -52,9 +51,11 @@ def guard():
         raise typer.Exit(err.exit_code) from None
     except Interrupted as err:
         from rich.console import Console
+        from rich.markup import escape
 
-        Console(stderr=True).print(f"[yellow]{err}. Resume with: neuralsight train ... --resume {err.run_dir}")
-        raise typer.Exit(130) from None
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[yellow]{escape(str(err))}. Resume with: neuralsight train {escape(err.task)} --resume {err.run_dir}")
+        raise typer.Exit(err.exit_code) from None
     except KeyboardInterrupt:
         _err("interrupted")
         raise typer.Exit(130) from None
@@ -77,26 +78,26 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show trac
 
 def _make_train_command(task: str):
     def command(
-        config: Optional[Path] = typer.Option(None, "--config", help="TOML config file (over the preset)."),
-        preset: Optional[str] = typer.Option(None, "--preset", help="Preset name in configs/."),
+        config: Path | None = typer.Option(None, "--config", help="TOML config file (over the preset)."),
+        preset: str | None = typer.Option(None, "--preset", help="Preset name in configs/."),
         set_: list[str] = typer.Option([], "--set", help="Override a key: --set train.lr=0.002 (repeatable)."),
         quick: bool = typer.Option(False, "--quick", help="Tiny budget for smoke runs and the demo."),
-        dataset: Optional[str] = typer.Option(None, "--dataset", help="Catalog dataset or 'folder'."),
-        data: Optional[Path] = typer.Option(None, "--data", help="Folder holding the data (overrides lookup)."),
-        epochs: Optional[int] = typer.Option(None, "--epochs"),
-        steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps (overrides epochs)."),
-        max_time: Optional[float] = typer.Option(None, "--max-time", help="Wall-clock budget in seconds."),
-        batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-        lr: Optional[float] = typer.Option(None, "--lr"),
-        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
-        precision: Optional[str] = typer.Option(None, "--precision", help="auto, fp32, bf16 or fp16."),
-        compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model."),
-        seed: Optional[int] = typer.Option(None, "--seed"),
-        deterministic: Optional[bool] = typer.Option(None, "--deterministic/--nondeterministic"),
-        resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a run directory."),
-        name: Optional[str] = typer.Option(None, "--name", help="Run name (default: the preset)."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Runs root folder (default: runs/)."),
-        progress: Optional[bool] = typer.Option(None, "--progress/--no-progress"),
+        dataset: str | None = typer.Option(None, "--dataset", help="Catalog dataset or 'folder'."),
+        data: Path | None = typer.Option(None, "--data", help="Folder holding the data (overrides lookup)."),
+        epochs: int | None = typer.Option(None, "--epochs"),
+        steps: int | None = typer.Option(None, "--steps", help="Optimizer steps (overrides epochs)."),
+        max_time: float | None = typer.Option(None, "--max-time", help="Wall-clock budget in seconds."),
+        batch_size: int | None = typer.Option(None, "--batch-size"),
+        lr: float | None = typer.Option(None, "--lr"),
+        device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+        precision: str | None = typer.Option(None, "--precision", help="auto, fp32, bf16 or fp16."),
+        compile: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile the model."),
+        seed: int | None = typer.Option(None, "--seed"),
+        deterministic: bool | None = typer.Option(None, "--deterministic/--nondeterministic"),
+        resume: Path | None = typer.Option(None, "--resume", help="Continue a run directory."),
+        name: str | None = typer.Option(None, "--name", help="Run name (default: the preset)."),
+        out: Path | None = typer.Option(None, "--out", help="Runs root folder (default: runs/)."),
+        progress: bool | None = typer.Option(None, "--progress/--no-progress"),
     ):
         from neuralsight.runner import TrainOptions, train
 
@@ -150,7 +151,7 @@ def _need(task_name: str, module, fn: str, command: str):
 @app.command("eval")
 def eval_(run: Path = typer.Argument(..., help="Run directory."),
           split: str = typer.Option("test", "--split", help="Which split to evaluate (test or val)."),
-          data: Optional[Path] = typer.Option(None, "--data", help="Folder holding the data."),
+          data: Path | None = typer.Option(None, "--data", help="Folder holding the data."),
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Evaluate a saved run's best checkpoint on its data."""
     with guard():
@@ -179,10 +180,10 @@ def _print_metrics(metrics: dict, as_json: bool) -> None:
 @app.command()
 def predict(run: Path = typer.Argument(..., help="Run directory."),
             inputs: list[Path] = typer.Argument(None, help="Images, volumes or CSV files."),
-            out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: RUN/predictions)."),
+            out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN/predictions)."),
             as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-            horizon: Optional[int] = typer.Option(None, "--horizon", help="Forecast horizon (forecast runs)."),
-            tile: Optional[int] = typer.Option(None, "--tile", help="Tile size for large inputs (segment)."),
+            horizon: int | None = typer.Option(None, "--horizon", help="Forecast horizon (forecast runs)."),
+            tile: int | None = typer.Option(None, "--tile", help="Tile size for large inputs (segment)."),
             top_k: int = typer.Option(3, "--top-k", help="Classes to show (classify)."),
             set_: list[str] = typer.Option([], "--set", help="Task-specific option key=value (repeatable).")):
     """Apply a saved run to new inputs."""
@@ -204,7 +205,7 @@ def generate(run: Path = typer.Argument(..., help="A textgen run directory."),
              length: int = typer.Option(500, "--length", help="Characters to generate."),
              temperature: float = typer.Option(0.8, "--temperature"),
              top_k: int = typer.Option(0, "--top-k", help="Sample from the k likeliest characters (0: all)."),
-             rng_seed: Optional[int] = typer.Option(None, "--rng-seed", help="Repeatable sampling.")):
+             rng_seed: int | None = typer.Option(None, "--rng-seed", help="Repeatable sampling.")):
     """Continue a seed text with a saved character model (streams to the terminal)."""
     with guard():
         name, task = _task_of(run)
@@ -216,10 +217,10 @@ def generate(run: Path = typer.Argument(..., help="A textgen run directory."),
 @app.command()
 def explain(run: Path = typer.Argument(..., help="Run directory."),
             inputs: list[Path] = typer.Argument(None, help="Inputs to explain (images, volumes)."),
-            text: Optional[str] = typer.Option(None, "--text", help="Text passage (textgen runs)."),
+            text: str | None = typer.Option(None, "--text", help="Text passage (textgen runs)."),
             method: str = typer.Option("auto", "--method", help="saliency, gradcam, occlusion, features, gates."),
-            index: Optional[int] = typer.Option(None, "--index", help="Dataset item to explain."),
-            out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: RUN/explain).")):
+            index: int | None = typer.Option(None, "--index", help="Dataset item to explain."),
+            out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN/explain).")):
     """Show what a saved model looks at: attributions, feature maps, LSTM gate traces."""
     with guard():
         name, task = _task_of(run)
@@ -266,9 +267,9 @@ def runs(root: Path = typer.Option(Path("runs"), "--root", help="Runs folder."))
 
 
 @app.command()
-def demo(out: Optional[Path] = typer.Option(None, "--out", help="Runs root (default: runs/)."),
+def demo(out: Path | None = typer.Option(None, "--out", help="Runs root (default: runs/)."),
          task: list[str] = typer.Option([], "--task", help="Only these tasks (repeatable)."),
-         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps.")):
+         device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps.")):
     """Run every task with its quick preset and write one combined report.html."""
     with guard():
         from neuralsight.runner import demo as run_demo
@@ -286,12 +287,22 @@ _register_train_commands()
 _register_command_modules()
 
 
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt  # outside the training loop (which saves first), SIGTERM ends like Ctrl-C
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         app()
     except UserError as err:  # raised outside a guarded command (e.g. while building the app)
         _err(str(err))
         sys.exit(2)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def train(task_name: str, opts: TrainOptions) -> Path:
             raise UserError(f"{opts.resume} is a '{run.task}' run, not '{task_name}'",
                             f"use `neuralsight train {run.task} --resume {opts.resume}`")
     else:
-        name = opts.name or getattr(cfg, "name", None) or opts.preset or getattr(task, "PRESET", task_name)
+        name = opts.name or getattr(cfg, "name", None) or opts.preset or getattr(task, "PRESET", None) or task_name
         stamp = dist.broadcast_object(time.strftime("%Y%m%d-%H%M%S"))
         run = runs.create(task_name, name, root=opts.out, writer=env.dist.is_main, stamp=stamp)
         path = dist.broadcast_object(str(run.path))
@@ -119,17 +119,27 @@ def train(task_name: str, opts: TrainOptions) -> Path:
 
         write_report(run.path)
     dist.barrier()
+    dist.shutdown()
     if summary.get("interrupted"):
-        raise Interrupted(run.path, summary.get("fit", {}).get("step", 0))
+        fit = summary.get("fit") or {}
+        raise Interrupted(run.path, fit.get("step", 0), fit.get("signal"), task_name)
     return run.path
 
 
 class Interrupted(Exception):
-    """Training stopped on SIGINT/SIGTERM after saving its last checkpoint."""
+    """Training stopped on SIGINT/SIGTERM after saving its last checkpoint.
 
-    def __init__(self, run_dir: Path, step: int):
+    The CLI exits with ``128 + signal`` (130 for Ctrl-C, 143 for SIGTERM), the shell convention.
+    """
+
+    def __init__(self, run_dir: Path, step: int, signum: int | None = None, task: str = "<task>"):
+        import signal
+
+        self.task = task
         self.run_dir = run_dir
         self.step = step
+        self.signum = int(signum) if signum else int(signal.SIGINT)
+        self.exit_code = 128 + self.signum
         super().__init__(f"interrupted at step {step}; saved {run_dir}/checkpoints/last")
 
 
@@ -138,7 +148,7 @@ def fit_summary(result) -> dict:
     return {"step": result.step, "epoch": result.epoch, "best_step": result.best_step,
             "best_metric": result.best_metric, "train_seconds": round(result.train_seconds, 3),
             "wall_seconds": round(result.wall_seconds, 3), "items_per_second": round(result.items_per_second, 2),
-            "stopped_by": result.stopped_by}
+            "stopped_by": result.stopped_by, "signal": getattr(result, "signal", None)}
 
 
 def demo(out: Path | None = None, tasks: list[str] | None = None, data_dir: Path | None = None,
