@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -108,7 +109,8 @@ def _make_train_command(task: str):
                                 device=device, precision=precision, compile=compile, seed=seed,
                                 deterministic=deterministic, progress=progress)
             run_dir = train(task, opts)
-            typer.echo(f"run: {run_dir}\nreport: {run_dir / 'report.html'}")
+            if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+                typer.echo(f"run: {run_dir}\nreport: {run_dir / 'report.html'}")
 
     return command
 
