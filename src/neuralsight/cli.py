@@ -131,16 +131,20 @@ def _register_train_commands() -> None:
         train_app.command(task, help=TRAIN_HELP.get(task, ""))(_make_train_command(task))
 
 
-def _task_of(run: Path):
-    from neuralsight.engine.runs import read_run_task
-    from neuralsight.tasks import get_task
-
+def _run_dir(run: Path) -> Path:
     if not Path(run).is_dir():
         raise UserError(f"run directory {run} does not exist", "list saved runs with `neuralsight runs`")
     if not (Path(run) / "config.toml").is_file():
         raise UserError(f"{run} is not a neuralsight run directory (no config.toml)",
-                        "pass a folder under runs/<task>/")
-    name = read_run_task(Path(run))
+                        "pass a folder under runs/<task>/, see `neuralsight runs`")
+    return Path(run)
+
+
+def _task_of(run: Path):
+    from neuralsight.engine.runs import read_run_task
+    from neuralsight.tasks import get_task
+
+    name = read_run_task(_run_dir(run))
     return name, get_task(name)
 
 
@@ -236,7 +240,7 @@ def explain(run: Path = typer.Argument(..., help="Run directory."),
 def report(run: Path = typer.Argument(..., help="Run directory.")):
     """Re-render a run's report.html."""
     with guard():
-        _task_of(run)
+        _run_dir(run)
         from neuralsight.report.html import write_report
 
         typer.echo(str(write_report(run)))
@@ -252,16 +256,18 @@ def runs(root: Path = typer.Option(Path("runs"), "--root", help="Runs folder."))
         from neuralsight.engine.runs import list_runs
         from neuralsight.report.html import read_summary
 
-        table = Table("run", "task", "headline", "value", "steps", "time (s)")
+        table = Table("task", "headline", "value", "steps", "stopped by", "time (s)", "run")
+        table.columns[-1].overflow = "fold"  # the path is what users copy: never cut it
         found = list_runs(root)
         for path in found:
             s = read_summary(path)
             head = s.get("headline") or {}
             value = head.get("value")
-            table.add_row(str(path), s.get("task", path.parent.name), str(head.get("name", "-")),
+            fit = s.get("fit") or {}
+            table.add_row(s.get("task", path.parent.name), str(head.get("name", "-")),
                           f"{value:.4f}" if isinstance(value, (int, float)) else "-",
-                          str((s.get("fit") or {}).get("step", "-")),
-                          f"{(s.get('fit') or {}).get('train_seconds', 0):.1f}")
+                          str(fit.get("step", "-")), str(fit.get("stopped_by", "not finished")),
+                          f"{fit.get('train_seconds', 0):.1f}", str(path))
         if not found:
             typer.echo(f"no runs under {root}")
         else:

@@ -153,8 +153,14 @@ def fit_summary(result) -> dict:
 
 def demo(out: Path | None = None, tasks: list[str] | None = None, data_dir: Path | None = None,
          device: str | None = None) -> Path:
-    """Run every available task with its quick preset into runs/demo-<stamp>/ and write one report."""
+    """Run every available task with its quick preset into ``runs/demo-<stamp>/``; write one report.
+
+    A task whose data is missing (any :class:`UserError`) is listed as skipped with the reason; a task
+    that crashes is listed as failed with its error, and the others still run. Raises
+    :class:`DemoFailed` after writing the report when any task failed, so ``make demo`` reports it.
+    """
     from rich.console import Console
+    from rich.table import Table
 
     from neuralsight.report.html import read_summary, write_combined
     from neuralsight.tasks import available
@@ -162,23 +168,49 @@ def demo(out: Path | None = None, tasks: list[str] | None = None, data_dir: Path
     console = Console()
     root = Path(out) if out is not None else Path("runs")
     demo_dir = root / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
-    demo_dir.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while demo_dir.exists():
+        n += 1
+        demo_dir = root / f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{n}"
+    demo_dir.mkdir(parents=True)
     entries = []
     for name in tasks or available():
         console.rule(f"[bold]demo: {name}")
         t0 = time.time()
-        opts = TrainOptions(quick=True, out=demo_dir, data_dir=None, device=device)
+        opts = TrainOptions(quick=True, out=demo_dir, data_dir=data_dir, device=device)
         try:
             run_dir = train(name, opts)
-            s = read_summary(run_dir)
-            head = s.get("headline") or {}
-            value = head.get("value")
-            text = f"{head.get('name', '')} {value:.4f}" if isinstance(value, (int, float)) else ""
-            entries.append({"task": name, "status": "ok", "run": str(run_dir), "headline": text,
-                            "seconds": time.time() - t0})
         except UserError as err:
-            console.print(f"[yellow]demo: {name} skipped: {err}")
+            console.print(f"[yellow]demo: {name} skipped: {err}", markup=False, highlight=False)
             entries.append({"task": name, "status": "skipped", "reason": str(err), "seconds": time.time() - t0})
+            continue
+        except Interrupted:
+            raise
+        except Exception as err:  # noqa: BLE001 - one broken task must not hide the others' results
+            import traceback
+
+            traceback.print_exc()
+            entries.append({"task": name, "status": "failed", "reason": f"{type(err).__name__}: {err}",
+                            "seconds": time.time() - t0})
+            continue
+        head = read_summary(run_dir).get("headline") or {}
+        value = head.get("value")
+        text = f"{head.get('name', '')} {value:.4f}" if isinstance(value, (int, float)) else ""
+        entries.append({"task": name, "status": "ok", "run": str(run_dir), "headline": text,
+                        "seconds": time.time() - t0})
     path = write_combined(demo_dir, entries)
+    table = Table("task", "status", "headline / reason", "time (s)", title="neuralsight demo")
+    for e in entries:
+        table.add_row(e["task"], e["status"], e.get("headline") or e.get("reason", ""), f"{e['seconds']:.1f}")
+    console.print(table)
     console.print(f"[green]demo report: {path}")
+    failed = [e["task"] for e in entries if e["status"] == "failed"]
+    if failed:
+        raise DemoFailed(f"demo: {', '.join(failed)} failed (see {path})")
     return path
+
+
+class DemoFailed(UserError):
+    """At least one task of the demo crashed; the combined report was still written."""
+
+    exit_code = 1
