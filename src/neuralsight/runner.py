@@ -105,6 +105,13 @@ def train(task_name: str, opts: TrainOptions) -> Path:
     started = time.time()
     try:
         summary = task.train(cfg, env, run, resume=opts.resume is not None)
+    except UserError:
+        run.close()
+        if opts.resume is None and run.writer and not run.metrics_path.exists():
+            import shutil
+
+            shutil.rmtree(run.path, ignore_errors=True)  # nothing trained (e.g. data missing): leave no husk
+        raise
     finally:
         run.close()
     summary.setdefault("task", task_name)
