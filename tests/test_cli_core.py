@@ -96,13 +96,13 @@ HEAVY = ("torch", "matplotlib", "nibabel", "captum", "gradio")
 
 
 def test_help_is_fast_and_imports_no_heavy_module():
-    code = ("import neuralsight.cli, sys; print([m for m in %r if m in sys.modules])" % (HEAVY,))
+    code = (f"import neuralsight.cli, sys; print([m for m in {HEAVY!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
     # Rendering the help (all commands registered) imports none of them either.
     code = ("import sys; sys.argv = ['neuralsight', '--help']; from neuralsight import cli\n"
             "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-            "print('HEAVY', [m for m in %r if m in sys.modules])" % (HEAVY,))
+            f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout, out.stdout[-500:]
 
@@ -113,3 +113,14 @@ def test_help_is_fast_and_imports_no_heavy_module():
         best = min(best, time.perf_counter() - t0)
         assert proc.returncode == 0 and "train" in proc.stdout and "demo" in proc.stdout
     assert best < 1.0, f"neuralsight --help took {best:.2f} s"
+
+
+def test_max_time_alone_makes_a_budget_run(app, tmp_path):
+    import json
+
+    result = runner.invoke(app, ["train", "toy", "--out", str(tmp_path), "--max-time", "1", "--precision", "fp32",
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    run_dir = next(tmp_path.glob("toy/*"))
+    assert "epochs = 0" in (run_dir / "config.toml").read_text()
+    assert json.loads((run_dir / "summary.json").read_text())["fit"]["stopped_by"] == "budget"

@@ -87,7 +87,8 @@ def _make_train_command(task: str):
         data: Path | None = typer.Option(None, "--data", help="Folder holding the data (overrides lookup)."),
         epochs: int | None = typer.Option(None, "--epochs"),
         steps: int | None = typer.Option(None, "--steps", help="Optimizer steps (overrides epochs)."),
-        max_time: float | None = typer.Option(None, "--max-time", help="Wall-clock budget in seconds."),
+        max_time: float | None = typer.Option(
+            None, "--max-time", help="Wall-clock budget in seconds; alone, the LR schedule spans it."),
         batch_size: int | None = typer.Option(None, "--batch-size"),
         lr: float | None = typer.Option(None, "--lr"),
         device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),

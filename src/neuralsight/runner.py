@@ -45,6 +45,9 @@ class TrainOptions:
         for key, value in train.items():
             if value is not None:
                 out.append(f"train.{key}={_toml(value)}")
+        if self.max_time is not None and self.epochs is None and self.steps is None:
+            # `--max-time` alone means "train for this long": the schedule spans the budget.
+            out += ["train.epochs=0", "train.steps=0"]
         if self.dataset is not None:
             out.append(f"data.dataset={_toml(self.dataset)}")
         if self.data_dir is not None:

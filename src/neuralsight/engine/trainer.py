@@ -83,8 +83,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+    # Set both ways, so one run's choice never leaks into the next run in the same process.
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
 def setup(cfg: TrainConfig) -> Env:
