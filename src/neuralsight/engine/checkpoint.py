@@ -16,6 +16,7 @@ import json
 import os
 import random
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +194,9 @@ def load_training_state(directory: Path, tag: str, device="cpu") -> dict:
         raise CheckpointError(f"training state {path} is missing; cannot resume exactly",
                               "resume from a run whose last checkpoint finished writing")
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "pickle protocol" notes on hostile files
+            return torch.load(path, map_location=device, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
