@@ -50,7 +50,7 @@ def train(cfg: Config, env, run, resume: bool) -> dict:
     task.model.eval()
     with torch.no_grad():
         metrics = task.evaluate(task.model)
-        pred = task.model(task.xv).numpy()
+        pred = task.model(task.xv.to(env.device)).float().cpu().numpy()
     if run.writer:
         p = plt()
         fig, ax = p.subplots(figsize=(3, 3))

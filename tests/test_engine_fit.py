@@ -77,6 +77,7 @@ def test_max_time_alone_stops_by_budget_with_a_decayed_lr_and_a_final_eval(tmp_p
     recs = run.read_metrics()
     assert result.stopped_by == "budget"
     assert recs[-1]["kind"] == "eval" and recs[-1]["step"] == result.step
+    assert [r for r in recs if r["kind"] == "train"][-1]["step"] == result.step  # the last window is logged
     train_lrs = [r["lr"] for r in recs if r["kind"] == "train"]
     assert train_lrs[-1] < 0.5 * cfg.train.lr  # the schedule really decayed within the budget
     assert (run.checkpoints / "last.safetensors").is_file() and (run.checkpoints / "best.json").is_file()

@@ -237,7 +237,7 @@ def fit(task: TrainTask, env: Env, cfg: TrainConfig, run: Run, config_dict: dict
     draws, same learning rates, and an evaluation that was due when the signal came runs first.
 
     Under DDP the ranks agree on stopping (signal, budget) at logging steps through one all-reduce of a
-    four-number tensor that also averages the loss, so there is no per-step object broadcast.
+    five-number tensor that also averages the loss, so there is no per-step object broadcast.
     """
     import torch
 
@@ -367,6 +367,18 @@ def fit(task: TrainTask, env: Env, cfg: TrainConfig, run: Run, config_dict: dict
         budget_used = total[4] / info.world_size
         return total[0] / total[1] if total[1] else None
 
+    def log_train(lr: float, extra: dict) -> None:
+        nonlocal running_loss, running_n, win_items, win_time
+        mean_loss = poll(True, float(running_loss), running_n)  # the one host sync per record
+        rec = {"kind": "train", "step": step, "epoch": epoch, "loss": mean_loss, "lr": lr,
+               "items_per_s": round(win_items / max(win_time, 1e-9), 2), "time": round(elapsed(), 3)}
+        rec.update({k: float(v) for k, v in extra.items()})
+        run.log(rec)
+        progress.update(step, loss=mean_loss, elapsed=budget_used)
+        running_loss, running_n = 0.0, 0
+        win_items, win_time = 0, 0.0
+
+    lr, extra = cfg.lr, {}
     progress = _Progress(enabled=cfg.progress and info.is_main, total=total_steps, max_time=cfg.max_time,
                          monitor=task.monitor)
     model.train()
@@ -441,14 +453,7 @@ def fit(task: TrainTask, env: Env, cfg: TrainConfig, run: Run, config_dict: dict
             win_time += dt
 
             if log_now:
-                mean_loss = poll(True, float(running_loss), running_n)  # the one host sync per record
-                rec = {"kind": "train", "step": step, "epoch": epoch, "loss": mean_loss, "lr": lr,
-                       "items_per_s": round(win_items / max(win_time, 1e-9), 2), "time": round(elapsed(), 3)}
-                rec.update({k: float(v) for k, v in extra.items()})
-                run.log(rec)
-                progress.update(step, loss=mean_loss, elapsed=budget_used)
-                running_loss, running_n = 0.0, 0
-                win_items, win_time = 0, 0.0
+                log_train(lr, extra)
             else:
                 poll(False)
                 progress.update(step, elapsed=budget_used)
@@ -459,9 +464,12 @@ def fit(task: TrainTask, env: Env, cfg: TrainConfig, run: Run, config_dict: dict
                 break
 
         if stopped_by == "signal":
-            save("last")
-        elif last_eval_step != step:
-            evaluate()  # every run ends evaluated, whatever stopped it
+            save("last")  # the partial loss window is in the state; resume logs it where it belongs
+        else:
+            if running_n:
+                log_train(lr, extra)  # the steps since the last record (a budget stop falls anywhere)
+            if last_eval_step != step:
+                evaluate()  # every run ends evaluated, whatever stopped it
     wall = time.perf_counter() - t_start
     if info.enabled:
         _record_rank_agreement(model, run, info)
