@@ -1,0 +1,1 @@
+"""Building blocks: signal convolution, classic kernels, ConvBlock, pooling and rank filters."""
