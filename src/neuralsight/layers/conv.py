@@ -63,7 +63,7 @@ def convolve(x: torch.Tensor, kernel: torch.Tensor, mode: str = "valid", stride:
         w = torch.flip(w, dims=tuple(range(nd)))
     xb = x.reshape(-1, 1, *spatial)  # (N, 1, *spatial)
     pads = [_pads(k, mode) for k in w.shape]
-    if mode == "valid" and any(s < k for s, k in zip(spatial, w.shape)):
+    if mode == "valid" and any(s < k for s, k in zip(spatial, w.shape, strict=True)):
         raise ValueError(f"valid {tuple(w.shape)} convolution needs an input at least that large, got {tuple(spatial)}")
     flat = [p for before_after in reversed(pads) for p in before_after]
     xb = F.pad(xb, flat)

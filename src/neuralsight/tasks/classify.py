@@ -356,9 +356,9 @@ def load_run(run_dir: Path, device="cpu"):
 
 def evaluate(run_dir: Path, opts: dict) -> dict:
     """``neuralsight eval RUN``: metrics of the best checkpoint on the test (or val) split."""
-    from neuralsight.engine.trainer import Env
     from neuralsight.engine import distributed as dist
     from neuralsight.engine.device import resolve_device, resolve_precision
+    from neuralsight.engine.trainer import Env
 
     device = resolve_device("auto")
     model, meta, cfg = load_run(run_dir, device)
@@ -412,9 +412,9 @@ def predict(run_dir: Path, inputs: list[Path], opts: dict) -> int:
         x = torch.from_numpy(np.stack([a for _, a in ok])).float() / 255  # (N, C, H, W)
         prob = model.predict_proba(x)  # (N, K)
         top_p, top_i = prob.topk(k, dim=-1)
-        for (path, _), ps, idx in zip(ok, top_p.tolist(), top_i.tolist()):
+        for (path, _), ps, idx in zip(ok, top_p.tolist(), top_i.tolist(), strict=True):
             results.append({"file": str(path), "class": classes[idx[0]], "probability": ps[0],
-                            "top": [{"class": classes[i], "probability": p} for i, p in zip(idx, ps)]})
+                            "top": [{"class": classes[i], "probability": p} for i, p in zip(idx, ps, strict=True)]})
     for path, msg in failed:
         results.append({"file": str(path), "error": msg})
     order = {str(p): i for i, p in enumerate(inputs)}

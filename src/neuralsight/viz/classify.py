@@ -55,7 +55,7 @@ def gallery(images, labels, preds, probs, classes: list[str], path: Path, title:
     n = len(images)
     rows = max(1, math.ceil(n / cols))
     p = plt()
-    fig, axes = p.subplots(rows, cols, figsize=(cols * 1.9, rows * 2.2), squeeze=False)
+    fig, axes = p.subplots(rows, cols, figsize=(cols * 1.9, rows * 2.45), squeeze=False)
     for k, ax in enumerate(axes.flat):
         if k >= n:
             ax.axis("off")

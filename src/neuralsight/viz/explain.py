@@ -25,8 +25,6 @@ def attributions(model, x, target, method: str):
         target: ``(B,)`` class indices to explain.
         method: ``saliency``, ``gradcam`` or ``occlusion``.
     """
-    import torch
-
     try:
         from captum.attr import LayerAttribution, LayerGradCam, Occlusion, Saliency
     except ImportError as err:  # pragma: no cover - captum is a dependency
@@ -67,8 +65,6 @@ def feature_maps(model, x) -> list:
 
 def explain_images(model, x, names: list[str], classes: list[str], methods: list[str], out: Path) -> list[Path]:
     """Write one PNG per input with the image and each attribution, plus feature-map PNGs; returns paths."""
-    import torch
-
     from neuralsight.viz.figures import plt, save
 
     out = Path(out)
@@ -87,7 +83,7 @@ def explain_images(model, x, names: list[str], classes: list[str], methods: list
             fig, axes = p.subplots(1, 1 + len(attr_methods), figsize=(3 * (1 + len(attr_methods)), 3.3), squeeze=False)
             axes[0, 0].imshow(img, cmap="gray" if img.ndim == 2 else None)
             axes[0, 0].set_title(f"{classes[int(pred[b])]} ({100 * float(prob[b, pred[b]]):.0f}%)", fontsize=9)
-            for ax, m in zip(axes[0, 1:], attr_methods):
+            for ax, m in zip(axes[0, 1:], attr_methods, strict=True):
                 ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
                 ax.imshow(maps[m][b].numpy(), cmap="jet", alpha=0.5)
                 ax.set_title(m, fontsize=9)
@@ -110,5 +106,4 @@ def explain_images(model, x, names: list[str], classes: list[str], methods: list
                 axes[s, 0].set_ylabel(f"stage {s + 1}\n{'x'.join(str(v) for v in fm.shape)}", fontsize=7)
             fig.suptitle(f"{name}: feature maps of each conv stage (first 16 channels)", fontsize=9)
             written.append(save(fig, out / f"{name}_features.png"))
-    del torch
     return written
