@@ -24,13 +24,19 @@ from neuralsight.errors import UserError
 MODES = ("valid", "same", "full")
 
 
-def _pads(k: int, mode: str) -> tuple[int, int]:
-    """Zero padding (before, after) along one axis for a kernel of size ``k``; centred like scipy."""
+def _pads(k: int, mode: str, flip: bool = True) -> tuple[int, int]:
+    """Zero padding (before, after) along one axis for a kernel of size ``k``; centred like scipy.
+
+    For even ``k`` the `same` window cannot be centred. We follow scipy: ``convolve2d`` puts the extra sample
+    before the centre and ``correlate2d`` after it (``flip=False`` here); 1D ``scipy.signal.correlate``
+    is convolution with the reversed kernel, so it keeps the convolution rule (the caller passes ``flip=True``).
+    """
     if mode == "valid":
         return 0, 0
     if mode == "full":
         return k - 1, k - 1
-    return k // 2, k - 1 - k // 2  # same: the centre of the `full` output
+    before = k // 2 if flip else (k - 1) // 2
+    return before, k - 1 - before
 
 
 def convolve(x: torch.Tensor, kernel: torch.Tensor, mode: str = "valid", stride: int = 1,
@@ -62,7 +68,7 @@ def convolve(x: torch.Tensor, kernel: torch.Tensor, mode: str = "valid", stride:
     if flip:
         w = torch.flip(w, dims=tuple(range(nd)))
     xb = x.reshape(-1, 1, *spatial)  # (N, 1, *spatial)
-    pads = [_pads(k, mode) for k in w.shape]
+    pads = [_pads(k, mode, flip or nd == 1) for k in w.shape]
     if mode == "valid" and any(s < k for s, k in zip(spatial, w.shape, strict=True)):
         raise ValueError(f"valid {tuple(w.shape)} convolution needs an input at least that large, got {tuple(spatial)}")
     flat = [p for before_after in reversed(pads) for p in before_after]
@@ -139,7 +145,7 @@ def parse_kernel(spec: str) -> tuple[str, torch.Tensor]:
         ``(label, kernel)`` with kernel ``(kh, kw)`` or ``(k,)``.
     """
     text = spec.strip()
-    if not any(c.isdigit() for c in text) or re.fullmatch(r"[a-z_]+(:[0-9.]+)?", text):
+    if not any(c.isdigit() for c in text) or re.fullmatch(r"[a-z_]+(:\S*)?", text):
         return text, kernel(text)
     body = text.replace(" ", ",") if "[" not in text else text
     if "[" in body:
