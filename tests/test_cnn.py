@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from neuralsight.models import create_model
-from neuralsight.models.cnn import PRESETS, CNN, layer_summary, parse_stage
+from neuralsight.models.cnn import CNN, PRESETS, layer_summary, parse_stage
 
 
 @pytest.mark.parametrize("pool", ["max", "avg", "min", None])
