@@ -166,6 +166,12 @@ def run_baseline(seed: int, budget: float, device_name: str) -> dict:
             "params": sum(p.numel() for p in model.parameters()), "batch_size": 64, "budget_seconds": budget}
 
 
+def _cpu_bf16() -> bool:
+    from neuralsight.engine.device import cpu_has_bf16
+
+    return cpu_has_bf16()
+
+
 def main() -> None:
     p = common.base_parser(__doc__.splitlines()[0])
     p.add_argument("--budget", type=float, default=None, help="training seconds (default: 120 CPU, 10 GPU)")
@@ -184,6 +190,16 @@ def main() -> None:
     budget = args.budget or (10.0 if gpu else 120.0)
     presets = (args.presets or ("fashion,lecture,fashion-best" if gpu else "fashion,lecture")).split(",")
     load0 = common.loadavg()
+    # Does bf16 / channels_last help this small net here? Time one step of the default preset each way.
+    probe = {}
+    precisions = ("fp32", "bf16") if (gpu or _cpu_bf16()) else ("fp32",)
+    for precision in precisions:
+        for cl in (False, True):
+            key = f"{precision}{'+channels_last' if cl else ''}"
+            sec = probe_step_time("fashion", args.device, [f'train.precision="{precision}"',
+                                                           f"train.channels_last={'true' if cl else 'false'}"])
+            probe[key] = {"step_seconds": round(sec, 5), "images_per_second": round(256 / sec, 1)}
+            print(f"probe {key}: {256 / sec:.0f} img/s", flush=True)
     runs: list[dict] = []
     for preset in presets:
         n = args.seeds if preset == "fashion" else min(args.seeds, args.peer_seeds) if preset == "lecture" else args.seeds
@@ -224,7 +240,8 @@ def main() -> None:
                for p_ in [*presets, *([] if args.no_baseline else ["baseline"])]}
     tag = common.hardware_tag(device, args.hardware)
     path = common.write_result("fashion_mnist", tag, device, common.command_line(), targets, runs,
-                               extra={"budget_seconds": budget, "summary": summary}, started_load=load0)
+                               extra={"budget_seconds": budget, "summary": summary, "precision_probe": probe},
+                               started_load=load0)
     for t in targets:
         print(f"{t['name']}: {t['measured']} (target {t['target']}) {'MET' if t['met'] else 'not met'}")
     print(f"wrote {path}")
