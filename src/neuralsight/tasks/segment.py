@@ -498,7 +498,7 @@ def segment_image(model, image, image_size: int, num_classes: int, device, tile:
     from neuralsight.engine.sliding import sliding_window_inference
 
     h, w = image.shape[:2]
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0)          # (1, 3, H, W) uint8
+    x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).unsqueeze(0)          # (1, 3, H, W) uint8
     if tile:
         def predictor(windows):
             return model(normalize(windows))
