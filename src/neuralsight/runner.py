@@ -208,6 +208,8 @@ def demo(out: Path | None = None, tasks: list[str] | None = None, data_dir: Path
         text = f"{head.get('name', '')} {value:.4f}" if isinstance(value, (int, float)) else ""
         entries.append({"task": name, "status": "ok", "run": str(run_dir), "headline": text,
                         "seconds": time.time() - t0})
+    if not entries:
+        console.print("[yellow]demo: no task modules are part of this version of neuralsight; nothing to run")
     path = write_combined(demo_dir, entries)
     table = Table("task", "status", "headline / reason", "time (s)", title="neuralsight demo")
     for e in entries:
