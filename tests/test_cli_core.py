@@ -61,6 +61,15 @@ def test_missing_run_directory_exits_2_with_a_message(app, tmp_path, command):
     assert str(missing) in line and "does not exist" in line and "neuralsight runs" in line
 
 
+def test_resume_of_a_missing_run_exits_2(app, tmp_path):
+    result = runner.invoke(app, ["train", "toy", "--resume", str(tmp_path / "gone")])
+    assert result.exit_code == 2
+    assert "no such run directory" in _one_error_line(result)
+    result = runner.invoke(app, ["train", "toy", "--resume", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a neuralsight run directory" in _one_error_line(result)
+
+
 def test_a_folder_that_is_not_a_run_exits_2(app, tmp_path):
     result = runner.invoke(app, ["eval", str(tmp_path)])
     assert result.exit_code == 2

@@ -70,6 +70,11 @@ def resolve_config(task_name: str, opts: TrainOptions):
     overrides = list(opts.overrides) + opts.shortcut_overrides(task.Config)
     if opts.resume is not None:
         saved = Path(opts.resume) / "config.toml"
+        if not Path(opts.resume).is_dir():
+            raise UserError(f"--resume {opts.resume}: no such run directory", "list saved runs with `neuralsight runs`")
+        if not saved.is_file():
+            raise UserError(f"--resume {opts.resume} is not a neuralsight run directory (no config.toml)",
+                            "pass a folder under runs/<task>/, see `neuralsight runs`")
         data = C.load_toml(saved)
         data.pop("task", None)
         for key, value in C.parse_overrides(overrides):
