@@ -61,6 +61,15 @@ def test_missing_run_directory_exits_2_with_a_message(app, tmp_path, command):
     assert str(missing) in line and "does not exist" in line and "neuralsight runs" in line
 
 
+def test_resume_of_a_missing_run_exits_2(app, tmp_path):
+    result = runner.invoke(app, ["train", "toy", "--resume", str(tmp_path / "gone")])
+    assert result.exit_code == 2
+    assert "no such run directory" in _one_error_line(result)
+    result = runner.invoke(app, ["train", "toy", "--resume", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a neuralsight run directory" in _one_error_line(result)
+
+
 def test_a_folder_that_is_not_a_run_exits_2(app, tmp_path):
     result = runner.invoke(app, ["eval", str(tmp_path)])
     assert result.exit_code == 2
@@ -124,3 +133,19 @@ def test_max_time_alone_makes_a_budget_run(app, tmp_path):
     run_dir = next(tmp_path.glob("toy/*"))
     assert "epochs = 0" in (run_dir / "config.toml").read_text()
     assert json.loads((run_dir / "summary.json").read_text())["fit"]["stopped_by"] == "budget"
+
+
+def test_deterministic_flag_repeats_metrics_exactly(app, tmp_path):
+    """`--deterministic` on CPU, default (auto) precision: two runs log identical losses and metrics."""
+    import json
+
+    logs = []
+    for name in ("a", "b"):
+        result = runner.invoke(app, ["train", "toy", "--out", str(tmp_path), "--name", name, "--deterministic",
+                                     "--device", "cpu", "--steps", "10", "--set", "train.eval_every=5",
+                                     "--set", "train.log_every=1", "--seed", "7"])
+        assert result.exit_code == 0, result.output
+        path = next(tmp_path.glob(f"toy/*-{name}")) / "metrics.jsonl"
+        logs.append([{k: v for k, v in json.loads(line).items() if k not in ("time", "items_per_s")}
+                     for line in path.read_text().splitlines()])
+    assert logs[0] == logs[1] and len(logs[0]) == 10 + 2

@@ -174,3 +174,18 @@ def test_deterministic_runs_give_identical_metrics(tmp_path):
         trainer.fit(task, env, cfg.train, run, {})
         out.append([{k: v for k, v in r.items() if k not in ("time", "items_per_s")} for r in run.read_metrics()])
     assert out[0] == out[1] and len(out[0]) > 5
+
+
+def test_fp16_path_scales_clips_and_saves_the_scaler_state(tmp_path):
+    """The GradScaler path (CUDA's fp16), exercised on CPU autocast so it is tested everywhere."""
+    from neuralsight.engine.distributed import DistInfo
+
+    cfg, env, task, run = make(tmp_path, steps=6, eval_every=3, log_every=2, grad_clip=0.5)
+    env16 = trainer.Env(device=env.device, precision="fp16", dist=DistInfo(), seed=0)
+    result = trainer.fit(task, env16, cfg.train, run, {})
+    assert result.stopped_by == "steps" and math.isfinite(result.last_metrics["val_loss"])
+    blob = ckpt.load_training_state(run.checkpoints, "last")
+    assert blob["scaler"]["scale"] > 0
+    cfg.train.steps = 8
+    resumed = trainer.fit(ToyTask(cfg, env.device), env16, cfg.train, run, {}, resume=True)
+    assert resumed.step == 8

@@ -70,6 +70,11 @@ def resolve_config(task_name: str, opts: TrainOptions):
     overrides = list(opts.overrides) + opts.shortcut_overrides(task.Config)
     if opts.resume is not None:
         saved = Path(opts.resume) / "config.toml"
+        if not Path(opts.resume).is_dir():
+            raise UserError(f"--resume {opts.resume}: no such run directory", "list saved runs with `neuralsight runs`")
+        if not saved.is_file():
+            raise UserError(f"--resume {opts.resume} is not a neuralsight run directory (no config.toml)",
+                            "pass a folder under runs/<task>/, see `neuralsight runs`")
         data = C.load_toml(saved)
         data.pop("task", None)
         for key, value in C.parse_overrides(overrides):
@@ -208,6 +213,8 @@ def demo(out: Path | None = None, tasks: list[str] | None = None, data_dir: Path
         text = f"{head.get('name', '')} {value:.4f}" if isinstance(value, (int, float)) else ""
         entries.append({"task": name, "status": "ok", "run": str(run_dir), "headline": text,
                         "seconds": time.time() - t0})
+    if not entries:
+        console.print("[yellow]demo: no task modules are part of this version of neuralsight; nothing to run")
     path = write_combined(demo_dir, entries)
     table = Table("task", "status", "headline / reason", "time (s)", title="neuralsight demo")
     for e in entries:

@@ -226,6 +226,8 @@ def write_combined(demo_dir: Path, entries: list[dict]) -> Path:
                     f"<td>{fmt(float(e.get('seconds', 0.0)))} s</td><td>{link}</td></tr>")
     parts.append("<div class=\"card\"><table><thead><tr><th>task</th><th>status</th><th>headline</th>"
                  "<th>time</th><th>report</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
+    if not entries:
+        parts.append('<p class="muted">No task modules are part of this version of neuralsight, so nothing ran.</p>')
     for e in entries:
         parts.append(f'<h2 id="{esc(e["task"])}">{esc(e["task"])}</h2>')
         if e.get("run"):
