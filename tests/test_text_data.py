@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from neuralsight.data.text import (Vocab, check_lengths, encode_corpus, read_text, split_ids, strip_gutenberg)
+from neuralsight.data.text import Vocab, check_lengths, encode_corpus, read_text, split_ids, strip_gutenberg
 from neuralsight.errors import DataError
 
 GUTENBERG = ("The Project Gutenberg eBook of Something\n\nLicence blah\n"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
-
 from conftest import shared_data
 from helpers import png_nonblank, report_ok
+from typer.testing import CliRunner
 
 
 @pytest.mark.slow
