@@ -1,1 +1,2 @@
-"""Building blocks shared by the models: N-dimensional conv/norm/activation blocks."""
+"""Building blocks: signal convolution and classic kernels (conv.py), pooling and rank filters (pool.py),
+N-dimensional conv/norm/activation blocks (blocks.py), recurrent cells (recurrent.py)."""
