@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,17 +25,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import common  # noqa: E402
 
 TARGETS = {"anterior": 0.88, "posterior": 0.87}
 ANCHORS = {"nnU-Net (MSD test)": {"anterior": 0.90, "posterior": 0.89},
            "MONAI DynUNet (MSD test)": {"anterior": 0.90, "posterior": 0.88}}
-
-
-def _git() -> str:
-    try:
-        return subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 class PadToMultiple:
@@ -130,7 +124,7 @@ def run_one(label: str, cfg, env, train_cases, val_cases, names, budget: float, 
             "abs_volume_diff_ml_posterior": s.get("vol_absdiff_ml_posterior"),
             "volumes_per_second": round(len(val_cases) / max(infer, 1e-9), 3),
             "metric": "dice_mean", "value": s["val_dice"], "throughput": round(result.items_per_second, 2),
-            "loadavg_after": os.getloadavg()}
+            "loadavg_after": common.loadavg()}
 
 
 def main(argv=None) -> Path:
@@ -152,7 +146,6 @@ def main(argv=None) -> Path:
     args = p.parse_args(argv)
 
     from neuralsight import config as C
-    from neuralsight.engine.device import describe_hardware, hardware_tag
     from neuralsight.engine.trainer import setup
     from neuralsight.tasks import segment3d as S
 
@@ -167,13 +160,55 @@ def main(argv=None) -> Path:
     t0 = time.perf_counter()
     train_cases, val_cases, names, folder = S.load_split(cfg)
     load_seconds = time.perf_counter() - t0
-    tag = hardware_tag(env.device) if args.hardware == "auto" else args.hardware
+    tag = common.hardware_tag(env.device, args.hardware)
     print(f"{len(train_cases)} train / {len(val_cases)} val cases from {folder} in {load_seconds:.1f}s; "
-          f"device {env.device} {env.precision}; loadavg {os.getloadavg()}", flush=True)
+          f"device {env.device} {env.precision}; loadavg {common.loadavg()}", flush=True)
 
     runs = []
-    loadavg_start = os.getloadavg()
+    loadavg_start = common.loadavg()
+
+    def write(runs, total):
+        def median(model: str, key: str) -> float | None:
+            return common.median([r[key] for r in runs if r["model"] == model])
+
+        summary = {m: {k: median(m, k) for k in ("dice_anterior", "dice_posterior", "dice_mean", "hd95_anterior_mm",
+                                                 "hd95_posterior_mm", "train_seconds", "volumes_per_second")}
+                   for m, _ in models}
+        ours = summary["vnet"]
+        targets = [common.target(f"dice_{k}_median", ">=", v, ours[f"dice_{k}"]) for k, v in TARGETS.items()]
+        if args.peer != "none":
+            peer = summary[args.peer]
+            for k in ("mean", "anterior", "posterior"):
+                a, b = ours[f"dice_{k}"], peer[f"dice_{k}"]
+                ratio = a / b if a is not None and b else None
+                targets.append(common.target(f"dice_{k}_ratio_vs_{args.peer}_equal_time", ">=", 1.0, ratio))
+        hw = common.hardware(env.device)
+        hw["loadavg_start"] = loadavg_start
+        hw["loadavg_end"] = hw.pop("loadavg")
+        hw["precision"] = env.precision
+        result = {
+            "benchmark": "segment3d", "date": time.strftime("%Y-%m-%d %H:%M:%S"), "git": common.git_commit(),
+            "hardware": hw, "command": common.command_line(),
+            "targets": targets, "runs": runs, "median": summary, "anchors": ANCHORS,
+            "budget_seconds_per_run": args.budget, "cpu_time_needed_note":
+                "train_seconds is the training time each model used on this hardware for the Dice recorded",
+            "setup": {"patch_size": list(args.patch), "batch_size": args.batch_size, "lr": args.lr, "loss": "dice_ce",
+                      "base_channels": args.base_channels, "kernel_size": args.kernel_size, "depth": cfg.model.depth,
+                      "inference": "sliding window, overlap 0.5, Gaussian blending", "load_seconds": round(load_seconds, 2)},
+            "split": {"seed": cfg.data.split_seed, "train": [c.name for c in train_cases],
+                      "val": [c.name for c in val_cases]},
+        }
+        result["runs_completed"] = f"{len(runs)} of {total}"
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"segment3d-{tag}.json"
+        from neuralsight.engine.checkpoint import atomic_write_json
+
+        atomic_write_json(path, result)
+        return path, targets, summary
+
     models = [("vnet", None)] + ([(args.peer, args.peer)] if args.peer != "none" else [])
+    total = args.seeds * len(models)
+    path = None
     for seed in range(args.seeds):
         for label, peer in models:
             run_cfg = C.build(S.Config, preset="hippocampus", overrides=overrides + [f"train.seed={seed}"])
@@ -182,46 +217,8 @@ def main(argv=None) -> Path:
             print(json.dumps({k: r[k] for k in ("model", "seed", "steps", "train_seconds", "dice_anterior",
                                                 "dice_posterior", "hd95_anterior_mm", "volumes_per_second")}),
                   flush=True)
-
-    def median(model: str, key: str) -> float:
-        vals = [r[key] for r in runs if r["model"] == model]
-        return statistics.median(vals) if vals else float("nan")
-
-    summary = {m: {k: median(m, k) for k in ("dice_anterior", "dice_posterior", "dice_mean", "hd95_anterior_mm",
-                                             "hd95_posterior_mm", "train_seconds", "volumes_per_second")}
-               for m, _ in models}
-    ours = summary["vnet"]
-    targets = [{"name": f"dice_{k}_median", "target": f">= {v}", "measured": round(ours[f"dice_{k}"], 4),
-                "met": ours[f"dice_{k}"] >= v} for k, v in TARGETS.items()]
-    if args.peer != "none":
-        peer = summary[args.peer]
-        ratio = ours["dice_mean"] / peer["dice_mean"] if peer["dice_mean"] else float("nan")
-        targets.append({"name": f"dice_mean_ratio_vs_{args.peer}_equal_time", "target": ">= 1.0",
-                        "measured": round(ratio, 4), "met": ratio >= 1.0})
-        for k in ("anterior", "posterior"):
-            r = ours[f"dice_{k}"] / peer[f"dice_{k}"] if peer[f"dice_{k}"] else float("nan")
-            targets.append({"name": f"dice_{k}_ratio_vs_{args.peer}", "target": ">= 1.0", "measured": round(r, 4),
-                            "met": r >= 1.0})
-    hw = describe_hardware(env.device)
-    hw["loadavg"] = {"start": loadavg_start, "end": os.getloadavg()}
-    hw["precision"] = env.precision
-    result = {
-        "benchmark": "segment3d", "date": time.strftime("%Y-%m-%d %H:%M:%S"), "git": _git(), "hardware": hw,
-        "command": "python benchmarks/segment3d.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "targets": targets, "runs": runs, "median": summary, "anchors": ANCHORS,
-        "budget_seconds_per_run": args.budget, "cpu_time_needed_note":
-            "train_seconds is the training time each model used on this hardware for the Dice recorded",
-        "setup": {"patch_size": list(args.patch), "batch_size": args.batch_size, "lr": args.lr, "loss": "dice_ce",
-                  "base_channels": args.base_channels, "kernel_size": args.kernel_size, "depth": cfg.model.depth,
-                  "inference": "sliding window, overlap 0.5, Gaussian blending", "load_seconds": round(load_seconds, 2)},
-        "split": {"seed": cfg.data.split_seed, "train": [c.name for c in train_cases],
-                  "val": [c.name for c in val_cases]},
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"segment3d-{tag}.json"
-    from neuralsight.engine.checkpoint import atomic_write_json
-
-    atomic_write_json(path, result)
+            # Written after every run, so a benchmark stopped early still leaves what it measured.
+            path, targets, summary = write(runs, total)
     print(json.dumps({"targets": targets, "median": summary}, indent=2))
     print(f"wrote {path}")
     return path
