@@ -101,8 +101,8 @@ class VNet(nn.Module):
         base_channels: channels of the first stage (paper: 16); level ``l`` has ``base_channels * 2**l``.
         depth: number of down-convolutions (paper: 4); inputs are padded to a multiple of ``2**depth``.
         kernel_size: convolution size inside the stages (paper: 5).
-        num_convs: convolutions per encoder stage, from the top; the decoder mirrors them
-            ``depth + 1`` entries (default the paper's 1, 2, 3, 3, 3, cut to ``depth + 1``, 3 beyond).
+        num_convs: ``depth + 1`` convolution counts per encoder stage, from the top; the decoder mirrors
+            them (default the paper's 1, 2, 3, 3, 3, cut to ``depth + 1`` entries, 3 beyond five).
         norm: "batch", "instance", "group" or "none" (paper: none).
         dropout: channel dropout after the deeper stages (0 disables it).
     """
