@@ -74,22 +74,31 @@ def test_baselines_on_hand_made_series():
         seasonal_naive(y, torch.tensor([3]), 7, season=7)
 
 
-def test_overfits_a_sine_wave():
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny recurrent nets: one thread is faster than two fighting other processes for the cores.
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_overfits_a_sine_wave(cell):
     torch.manual_seed(0)
-    t = torch.arange(400.0)
-    z = torch.sin(2 * math.pi * t / 25)
+    z = torch.sin(2 * math.pi * torch.arange(160.0) / 20)
     from neuralsight.data.series import windows
 
-    x, y, _ = windows(z, 30, 10, 0, 400)
-    for cell in ("lstm", "gru"):
-        model = RecurrentForecaster(cell, 30, 10, hidden_size=32, residual=False)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-        for _ in range(150):
-            opt.zero_grad()
-            loss = pinball_loss(model(x), y, ())
-            loss.backward()
-            opt.step()
-        assert float(loss) < 5e-3, (cell, float(loss))
+    x, y, _ = windows(z, 20, 5, 0, 160)
+    model = RecurrentForecaster(cell, 20, 5, hidden_size=24, residual=False)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-2)
+    first = float(pinball_loss(model(x), y, ()))
+    for _ in range(120):
+        opt.zero_grad()
+        loss = pinball_loss(model(x), y, ())
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 5e-3 < first, (cell, float(loss.detach()))
 
 
 def _cfg(**data):
