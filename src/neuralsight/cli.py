@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -36,7 +36,7 @@ def _err(msg: str) -> None:
 
 @contextlib.contextmanager
 def guard():
-    """Turn user errors into one red line and exit code 2; Ctrl-C into exit 130."""
+    """Turn user errors into one red line and exit code 2; an interrupted run into 128 + signal."""
     from neuralsight.runner import Interrupted
 
     try:
@@ -52,9 +52,11 @@ def guard():
         raise typer.Exit(err.exit_code) from None
     except Interrupted as err:
         from rich.console import Console
+        from rich.markup import escape
 
-        Console(stderr=True).print(f"[yellow]{err}. Resume with: neuralsight train ... --resume {err.run_dir}")
-        raise typer.Exit(130) from None
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[yellow]{escape(str(err))}. Resume with: neuralsight train {escape(err.task)} --resume {err.run_dir}")
+        raise typer.Exit(err.exit_code) from None
     except KeyboardInterrupt:
         _err("interrupted")
         raise typer.Exit(130) from None
@@ -77,26 +79,27 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show trac
 
 def _make_train_command(task: str):
     def command(
-        config: Optional[Path] = typer.Option(None, "--config", help="TOML config file (over the preset)."),
-        preset: Optional[str] = typer.Option(None, "--preset", help="Preset name in configs/."),
+        config: Path | None = typer.Option(None, "--config", help="TOML config file (over the preset)."),
+        preset: str | None = typer.Option(None, "--preset", help="Preset name in configs/."),
         set_: list[str] = typer.Option([], "--set", help="Override a key: --set train.lr=0.002 (repeatable)."),
         quick: bool = typer.Option(False, "--quick", help="Tiny budget for smoke runs and the demo."),
-        dataset: Optional[str] = typer.Option(None, "--dataset", help="Catalog dataset or 'folder'."),
-        data: Optional[Path] = typer.Option(None, "--data", help="Folder holding the data (overrides lookup)."),
-        epochs: Optional[int] = typer.Option(None, "--epochs"),
-        steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps (overrides epochs)."),
-        max_time: Optional[float] = typer.Option(None, "--max-time", help="Wall-clock budget in seconds."),
-        batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-        lr: Optional[float] = typer.Option(None, "--lr"),
-        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
-        precision: Optional[str] = typer.Option(None, "--precision", help="auto, fp32, bf16 or fp16."),
-        compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model."),
-        seed: Optional[int] = typer.Option(None, "--seed"),
-        deterministic: Optional[bool] = typer.Option(None, "--deterministic/--nondeterministic"),
-        resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a run directory."),
-        name: Optional[str] = typer.Option(None, "--name", help="Run name (default: the preset)."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Runs root folder (default: runs/)."),
-        progress: Optional[bool] = typer.Option(None, "--progress/--no-progress"),
+        dataset: str | None = typer.Option(None, "--dataset", help="Catalog dataset or 'folder'."),
+        data: Path | None = typer.Option(None, "--data", help="Folder holding the data (overrides lookup)."),
+        epochs: int | None = typer.Option(None, "--epochs"),
+        steps: int | None = typer.Option(None, "--steps", help="Optimizer steps (overrides epochs)."),
+        max_time: float | None = typer.Option(
+            None, "--max-time", help="Wall-clock budget in seconds; alone, the LR schedule spans it."),
+        batch_size: int | None = typer.Option(None, "--batch-size"),
+        lr: float | None = typer.Option(None, "--lr"),
+        device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+        precision: str | None = typer.Option(None, "--precision", help="auto, fp32, bf16 or fp16."),
+        compile: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile the model."),
+        seed: int | None = typer.Option(None, "--seed"),
+        deterministic: bool | None = typer.Option(None, "--deterministic/--nondeterministic"),
+        resume: Path | None = typer.Option(None, "--resume", help="Continue a run directory."),
+        name: str | None = typer.Option(None, "--name", help="Run name (default: the preset)."),
+        out: Path | None = typer.Option(None, "--out", help="Runs root folder (default: runs/)."),
+        progress: bool | None = typer.Option(None, "--progress/--no-progress"),
     ):
         from neuralsight.runner import TrainOptions, train
 
@@ -107,7 +110,8 @@ def _make_train_command(task: str):
                                 device=device, precision=precision, compile=compile, seed=seed,
                                 deterministic=deterministic, progress=progress)
             run_dir = train(task, opts)
-            typer.echo(f"run: {run_dir}\nreport: {run_dir / 'report.html'}")
+            if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+                typer.echo(f"run: {run_dir}\nreport: {run_dir / 'report.html'}")
 
     return command
 
@@ -128,16 +132,20 @@ def _register_train_commands() -> None:
         train_app.command(task, help=TRAIN_HELP.get(task, ""))(_make_train_command(task))
 
 
-def _task_of(run: Path):
-    from neuralsight.engine.runs import read_run_task
-    from neuralsight.tasks import get_task
-
+def _run_dir(run: Path) -> Path:
     if not Path(run).is_dir():
         raise UserError(f"run directory {run} does not exist", "list saved runs with `neuralsight runs`")
     if not (Path(run) / "config.toml").is_file():
         raise UserError(f"{run} is not a neuralsight run directory (no config.toml)",
-                        "pass a folder under runs/<task>/")
-    name = read_run_task(Path(run))
+                        "pass a folder under runs/<task>/, see `neuralsight runs`")
+    return Path(run)
+
+
+def _task_of(run: Path):
+    from neuralsight.engine.runs import read_run_task
+    from neuralsight.tasks import get_task
+
+    name = read_run_task(_run_dir(run))
     return name, get_task(name)
 
 
@@ -150,7 +158,7 @@ def _need(task_name: str, module, fn: str, command: str):
 @app.command("eval")
 def eval_(run: Path = typer.Argument(..., help="Run directory."),
           split: str = typer.Option("test", "--split", help="Which split to evaluate (test or val)."),
-          data: Optional[Path] = typer.Option(None, "--data", help="Folder holding the data."),
+          data: Path | None = typer.Option(None, "--data", help="Folder holding the data."),
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Evaluate a saved run's best checkpoint on its data."""
     with guard():
@@ -179,10 +187,10 @@ def _print_metrics(metrics: dict, as_json: bool) -> None:
 @app.command()
 def predict(run: Path = typer.Argument(..., help="Run directory."),
             inputs: list[Path] = typer.Argument(None, help="Images, volumes or CSV files."),
-            out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: RUN/predictions)."),
+            out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN/predictions)."),
             as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-            horizon: Optional[int] = typer.Option(None, "--horizon", help="Forecast horizon (forecast runs)."),
-            tile: Optional[int] = typer.Option(None, "--tile", help="Tile size for large inputs (segment)."),
+            horizon: int | None = typer.Option(None, "--horizon", help="Forecast horizon (forecast runs)."),
+            tile: int | None = typer.Option(None, "--tile", help="Tile size for large inputs (segment)."),
             top_k: int = typer.Option(3, "--top-k", help="Classes to show (classify)."),
             set_: list[str] = typer.Option([], "--set", help="Task-specific option key=value (repeatable).")):
     """Apply a saved run to new inputs."""
@@ -204,7 +212,7 @@ def generate(run: Path = typer.Argument(..., help="A textgen run directory."),
              length: int = typer.Option(500, "--length", help="Characters to generate."),
              temperature: float = typer.Option(0.8, "--temperature"),
              top_k: int = typer.Option(0, "--top-k", help="Sample from the k likeliest characters (0: all)."),
-             rng_seed: Optional[int] = typer.Option(None, "--rng-seed", help="Repeatable sampling.")):
+             rng_seed: int | None = typer.Option(None, "--rng-seed", help="Repeatable sampling.")):
     """Continue a seed text with a saved character model (streams to the terminal)."""
     with guard():
         name, task = _task_of(run)
@@ -216,10 +224,10 @@ def generate(run: Path = typer.Argument(..., help="A textgen run directory."),
 @app.command()
 def explain(run: Path = typer.Argument(..., help="Run directory."),
             inputs: list[Path] = typer.Argument(None, help="Inputs to explain (images, volumes)."),
-            text: Optional[str] = typer.Option(None, "--text", help="Text passage (textgen runs)."),
+            text: str | None = typer.Option(None, "--text", help="Text passage (textgen runs)."),
             method: str = typer.Option("auto", "--method", help="saliency, gradcam, occlusion, features, gates."),
-            index: Optional[int] = typer.Option(None, "--index", help="Dataset item to explain."),
-            out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: RUN/explain).")):
+            index: int | None = typer.Option(None, "--index", help="Dataset item to explain."),
+            out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN/explain).")):
     """Show what a saved model looks at: attributions, feature maps, LSTM gate traces."""
     with guard():
         name, task = _task_of(run)
@@ -233,7 +241,7 @@ def explain(run: Path = typer.Argument(..., help="Run directory."),
 def report(run: Path = typer.Argument(..., help="Run directory.")):
     """Re-render a run's report.html."""
     with guard():
-        _task_of(run)
+        _run_dir(run)
         from neuralsight.report.html import write_report
 
         typer.echo(str(write_report(run)))
@@ -249,16 +257,18 @@ def runs(root: Path = typer.Option(Path("runs"), "--root", help="Runs folder."))
         from neuralsight.engine.runs import list_runs
         from neuralsight.report.html import read_summary
 
-        table = Table("run", "task", "headline", "value", "steps", "time (s)")
+        table = Table("task", "headline", "value", "steps", "stopped by", "time (s)", "run")
+        table.columns[-1].overflow = "fold"  # the path is what users copy: never cut it
         found = list_runs(root)
         for path in found:
             s = read_summary(path)
             head = s.get("headline") or {}
             value = head.get("value")
-            table.add_row(str(path), s.get("task", path.parent.name), str(head.get("name", "-")),
+            fit = s.get("fit") or {}
+            table.add_row(s.get("task", path.parent.name), str(head.get("name", "-")),
                           f"{value:.4f}" if isinstance(value, (int, float)) else "-",
-                          str((s.get("fit") or {}).get("step", "-")),
-                          f"{(s.get('fit') or {}).get('train_seconds', 0):.1f}")
+                          str(fit.get("step", "-")), str(fit.get("stopped_by", "not finished")),
+                          f"{fit.get('train_seconds', 0):.1f}", str(path))
         if not found:
             typer.echo(f"no runs under {root}")
         else:
@@ -266,9 +276,9 @@ def runs(root: Path = typer.Option(Path("runs"), "--root", help="Runs folder."))
 
 
 @app.command()
-def demo(out: Optional[Path] = typer.Option(None, "--out", help="Runs root (default: runs/)."),
+def demo(out: Path | None = typer.Option(None, "--out", help="Runs root (default: runs/)."),
          task: list[str] = typer.Option([], "--task", help="Only these tasks (repeatable)."),
-         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps.")):
+         device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps.")):
     """Run every task with its quick preset and write one combined report.html."""
     with guard():
         from neuralsight.runner import demo as run_demo
@@ -286,12 +296,22 @@ _register_train_commands()
 _register_command_modules()
 
 
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt  # outside the training loop (which saves first), SIGTERM ends like Ctrl-C
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         app()
     except UserError as err:  # raised outside a guarded command (e.g. while building the app)
         _err(str(err))
         sys.exit(2)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -148,6 +148,11 @@ def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
         tp = hints[name]
         key = f"{prefix}{name}"
         if dataclasses.is_dataclass(tp):
+            # A partial section keeps the defaults the parent gives it (its default_factory), not only the
+            # section class's own defaults.
+            base = _field_default(fields[name])
+            if base is not None and isinstance(value, dict):
+                value = merge(to_dict(base), value)
             kwargs[name] = from_dict(tp, value, prefix=f"{key}.")
         else:
             kwargs[name] = _coerce(key, value, tp)
@@ -155,6 +160,14 @@ def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
     obj = cls(**kwargs)
     validate(obj, prefix)
     return obj
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return None
 
 
 def validate(obj: Any, prefix: str = "") -> None:

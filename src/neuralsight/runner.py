@@ -45,6 +45,9 @@ class TrainOptions:
         for key, value in train.items():
             if value is not None:
                 out.append(f"train.{key}={_toml(value)}")
+        if self.max_time is not None and self.epochs is None and self.steps is None:
+            # `--max-time` alone means "train for this long": the schedule spans the budget.
+            out += ["train.epochs=0", "train.steps=0"]
         if self.dataset is not None:
             out.append(f"data.dataset={_toml(self.dataset)}")
         if self.data_dir is not None:
@@ -95,7 +98,7 @@ def train(task_name: str, opts: TrainOptions) -> Path:
             raise UserError(f"{opts.resume} is a '{run.task}' run, not '{task_name}'",
                             f"use `neuralsight train {run.task} --resume {opts.resume}`")
     else:
-        name = opts.name or getattr(cfg, "name", None) or opts.preset or getattr(task, "PRESET", task_name)
+        name = opts.name or getattr(cfg, "name", None) or opts.preset or getattr(task, "PRESET", None) or task_name
         stamp = dist.broadcast_object(time.strftime("%Y%m%d-%H%M%S"))
         run = runs.create(task_name, name, root=opts.out, writer=env.dist.is_main, stamp=stamp)
         path = dist.broadcast_object(str(run.path))
@@ -105,6 +108,13 @@ def train(task_name: str, opts: TrainOptions) -> Path:
     started = time.time()
     try:
         summary = task.train(cfg, env, run, resume=opts.resume is not None)
+    except UserError:
+        run.close()
+        if opts.resume is None and run.writer and not run.metrics_path.exists():
+            import shutil
+
+            shutil.rmtree(run.path, ignore_errors=True)  # nothing trained (e.g. data missing): leave no husk
+        raise
     finally:
         run.close()
     summary.setdefault("task", task_name)
@@ -119,17 +129,27 @@ def train(task_name: str, opts: TrainOptions) -> Path:
 
         write_report(run.path)
     dist.barrier()
+    dist.shutdown()
     if summary.get("interrupted"):
-        raise Interrupted(run.path, summary.get("fit", {}).get("step", 0))
+        fit = summary.get("fit") or {}
+        raise Interrupted(run.path, fit.get("step", 0), fit.get("signal"), task_name)
     return run.path
 
 
 class Interrupted(Exception):
-    """Training stopped on SIGINT/SIGTERM after saving its last checkpoint."""
+    """Training stopped on SIGINT/SIGTERM after saving its last checkpoint.
 
-    def __init__(self, run_dir: Path, step: int):
+    The CLI exits with ``128 + signal`` (130 for Ctrl-C, 143 for SIGTERM), the shell convention.
+    """
+
+    def __init__(self, run_dir: Path, step: int, signum: int | None = None, task: str = "<task>"):
+        import signal
+
+        self.task = task
         self.run_dir = run_dir
         self.step = step
+        self.signum = int(signum) if signum else int(signal.SIGINT)
+        self.exit_code = 128 + self.signum
         super().__init__(f"interrupted at step {step}; saved {run_dir}/checkpoints/last")
 
 
@@ -138,13 +158,19 @@ def fit_summary(result) -> dict:
     return {"step": result.step, "epoch": result.epoch, "best_step": result.best_step,
             "best_metric": result.best_metric, "train_seconds": round(result.train_seconds, 3),
             "wall_seconds": round(result.wall_seconds, 3), "items_per_second": round(result.items_per_second, 2),
-            "stopped_by": result.stopped_by}
+            "stopped_by": result.stopped_by, "signal": getattr(result, "signal", None)}
 
 
 def demo(out: Path | None = None, tasks: list[str] | None = None, data_dir: Path | None = None,
          device: str | None = None) -> Path:
-    """Run every available task with its quick preset into runs/demo-<stamp>/ and write one report."""
+    """Run every available task with its quick preset into ``runs/demo-<stamp>/``; write one report.
+
+    A task whose data is missing (any :class:`UserError`) is listed as skipped with the reason; a task
+    that crashes is listed as failed with its error, and the others still run. Raises
+    :class:`DemoFailed` after writing the report when any task failed, so ``make demo`` reports it.
+    """
     from rich.console import Console
+    from rich.table import Table
 
     from neuralsight.report.html import read_summary, write_combined
     from neuralsight.tasks import available
@@ -152,23 +178,49 @@ def demo(out: Path | None = None, tasks: list[str] | None = None, data_dir: Path
     console = Console()
     root = Path(out) if out is not None else Path("runs")
     demo_dir = root / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
-    demo_dir.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while demo_dir.exists():
+        n += 1
+        demo_dir = root / f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{n}"
+    demo_dir.mkdir(parents=True)
     entries = []
     for name in tasks or available():
         console.rule(f"[bold]demo: {name}")
         t0 = time.time()
-        opts = TrainOptions(quick=True, out=demo_dir, data_dir=None, device=device)
+        opts = TrainOptions(quick=True, out=demo_dir, data_dir=data_dir, device=device)
         try:
             run_dir = train(name, opts)
-            s = read_summary(run_dir)
-            head = s.get("headline") or {}
-            value = head.get("value")
-            text = f"{head.get('name', '')} {value:.4f}" if isinstance(value, (int, float)) else ""
-            entries.append({"task": name, "status": "ok", "run": str(run_dir), "headline": text,
-                            "seconds": time.time() - t0})
         except UserError as err:
-            console.print(f"[yellow]demo: {name} skipped: {err}")
+            console.print(f"[yellow]demo: {name} skipped: {err}", markup=False, highlight=False)
             entries.append({"task": name, "status": "skipped", "reason": str(err), "seconds": time.time() - t0})
+            continue
+        except Interrupted:
+            raise
+        except Exception as err:  # noqa: BLE001 - one broken task must not hide the others' results
+            import traceback
+
+            traceback.print_exc()
+            entries.append({"task": name, "status": "failed", "reason": f"{type(err).__name__}: {err}",
+                            "seconds": time.time() - t0})
+            continue
+        head = read_summary(run_dir).get("headline") or {}
+        value = head.get("value")
+        text = f"{head.get('name', '')} {value:.4f}" if isinstance(value, (int, float)) else ""
+        entries.append({"task": name, "status": "ok", "run": str(run_dir), "headline": text,
+                        "seconds": time.time() - t0})
     path = write_combined(demo_dir, entries)
+    table = Table("task", "status", "headline / reason", "time (s)", title="neuralsight demo")
+    for e in entries:
+        table.add_row(e["task"], e["status"], e.get("headline") or e.get("reason", ""), f"{e['seconds']:.1f}")
+    console.print(table)
     console.print(f"[green]demo report: {path}")
+    failed = [e["task"] for e in entries if e["status"] == "failed"]
+    if failed:
+        raise DemoFailed(f"demo: {', '.join(failed)} failed (see {path})")
     return path
+
+
+class DemoFailed(UserError):
+    """At least one task of the demo crashed; the combined report was still written."""
+
+    exit_code = 1

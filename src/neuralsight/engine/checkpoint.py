@@ -16,6 +16,7 @@ import json
 import os
 import random
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -110,8 +111,12 @@ def set_rng_state(plain: dict, tensors: dict) -> None:
 
 
 def save(directory: Path, tag: str, model, spec: dict, state: dict,
-         optimizer=None, scheduler=None, extra_tensors: dict | None = None) -> None:
-    """Save weights, JSON state and (optionally) optimizer/scheduler/RNG state under ``tag``."""
+         optimizer=None, scheduler=None, extra: dict | None = None) -> None:
+    """Save weights, JSON state and (with an optimizer) the training state under ``tag``.
+
+    Each of the three files carries the step, so :func:`check_consistent` can tell a checkpoint torn
+    by a crash between two renames from a whole one.
+    """
     import torch
     from safetensors.torch import save_model
 
@@ -122,15 +127,33 @@ def save(directory: Path, tag: str, model, spec: dict, state: dict,
         save_model(unwrap(model), str(tmp), metadata={"step": str(step), "model": spec.get("name", "")})
     plain_rng, tensor_rng = rng_state()
     if optimizer is not None:
-        blob = {"optimizer": optimizer.state_dict(), "rng": tensor_rng}
+        blob = {"step": step, "optimizer": optimizer.state_dict(), "rng": tensor_rng}
         if scheduler is not None:
             blob["scheduler"] = scheduler.state_dict()
-        if extra_tensors:
-            blob["extra"] = extra_tensors
+        blob.update(extra or {})
         with atomic_path(directory / f"{tag}.state.pt") as tmp:
             torch.save(blob, tmp)
     payload = {"format": 1, "model": spec, **state, "rng": plain_rng}
     atomic_write_json(directory / f"{tag}.json", payload)
+
+
+def check_consistent(directory: Path, tag: str, state: dict, blob: dict | None = None) -> None:
+    """Raise CheckpointError when the weights or training state belong to another step than the JSON."""
+    from safetensors import safe_open
+
+    step = int(state.get("step", -1))
+    path = Path(directory) / f"{tag}.safetensors"
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            weights_step = (fh.metadata() or {}).get("step")
+    except Exception as err:  # noqa: BLE001 - any parse failure means the same thing here
+        raise CheckpointError(f"checkpoint weights {path} could not be read: {err}") from None
+    found = {"weights": weights_step, "training state": None if blob is None else blob.get("step")}
+    for what, value in found.items():
+        if value is not None and int(value) != step:
+            raise CheckpointError(
+                f"checkpoint '{tag}' in {directory} is torn: {what} are from step {value}, state from step {step}",
+                "a save was cut off; resume from an earlier copy of the run or start again")
 
 
 def read_state(directory: Path, tag: str) -> dict:
@@ -171,7 +194,9 @@ def load_training_state(directory: Path, tag: str, device="cpu") -> dict:
         raise CheckpointError(f"training state {path} is missing; cannot resume exactly",
                               "resume from a run whose last checkpoint finished writing")
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "pickle protocol" notes on hostile files
+            return torch.load(path, map_location=device, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(

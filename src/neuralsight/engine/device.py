@@ -51,6 +51,8 @@ def resolve_device(name: str = "auto"):
         raise UserError("--device cuda was asked for, but torch sees no CUDA GPU", "use --device cpu or auto")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise UserError("--device mps was asked for, but this machine has no MPS backend", "use --device cpu or auto")
+    if name == "cuda":
+        return torch.device("cuda", torch.cuda.current_device())  # an index: DDP's device_ids needs one
     return torch.device(name)
 
 
@@ -86,6 +88,12 @@ def describe_hardware(device) -> dict:
             "torch": torch.__version__}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
+        info["gpu_count"] = torch.cuda.device_count()
+        info["gpu_memory_gb"] = round(torch.cuda.get_device_properties(device).total_memory / 2**30, 1)
+    import os
+
+    if "WORLD_SIZE" in os.environ:
+        info["world_size"] = int(os.environ["WORLD_SIZE"])
     return info
 
 

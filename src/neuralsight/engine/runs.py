@@ -52,6 +52,25 @@ class Run:
             self._metrics_fh.close()
             self._metrics_fh = None
 
+    def truncate_metrics(self, step: int) -> None:
+        """Drop records logged after ``step`` (by a session that crashed after its last checkpoint)."""
+        if not self.writer or not self.metrics_path.is_file():
+            return
+        self.close()
+        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
+        kept = []
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(rec.get("step"), int) or rec["step"] <= step:
+                kept.append(line)
+        if len(kept) != len(lines):
+            from neuralsight.engine.checkpoint import atomic_write_text
+
+            atomic_write_text(self.metrics_path, "".join(f"{line}\n" for line in kept))
+
     def read_metrics(self) -> list[dict]:
         return read_metrics(self.path)
 

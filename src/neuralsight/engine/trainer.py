@@ -65,6 +65,7 @@ class FitResult:
     items_per_second: float
     stopped_by: str                      # "budget", "steps", "epochs", "early_stop", "signal"
     history: list[dict] = field(default_factory=list)
+    signal: int | None = None            # the signal number when stopped_by == "signal"
 
     @property
     def interrupted(self) -> bool:
@@ -82,8 +83,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+    # Set both ways, so one run's choice never leaks into the next run in the same process.
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
 def setup(cfg: TrainConfig) -> Env:
@@ -121,26 +123,65 @@ def build_optimizer(model, cfg: TrainConfig):
     return cls(groups, lr=cfg.lr, **fused)
 
 
-def build_scheduler(optimizer, cfg: TrainConfig, total_steps: int):
-    import torch
+def lr_at(cfg: TrainConfig, step: int, total_steps: int | None, budget_used: float = 0.0) -> tuple[float, float | None]:
+    """Learning-rate multiplier (and one-cycle momentum) for the update that follows ``step`` updates.
 
-    total_steps = max(1, total_steps)
+    The schedule is a pure function of where training stands, so resume needs no scheduler state:
+
+    - with a step horizon (``--steps`` or ``--epochs``), progress is ``step / total_steps``;
+    - with only ``--max-time``, progress is the fraction of the wall-clock budget used. The number of
+      steps a budget buys is unknown in advance (it depends on the machine and its load), so planning
+      a step count would be a guess; a budget-fraction schedule always lands the cosine's end exactly
+      on the deadline (the "budget-aware" schedules of Li et al., ICLR 2020).
+
+    ``warmup < 1`` is a fraction of the progress, ``>= 1`` a step count (capped at half the horizon).
+    Cosine decays to 2% of the peak; one-cycle follows torch's ``OneCycleLR`` (cosine annealing from
+    lr/25 up to lr and down to lr/25e4, momentum 0.95 -> 0.85 -> 0.95).
+    """
+    if total_steps:
+        progress = min(1.0, step / max(1, total_steps))
+        warm_steps = int(cfg.warmup * total_steps) if cfg.warmup < 1 else int(cfg.warmup)
+        warm_steps = min(warm_steps, total_steps // 2)
+        warm_frac = warm_steps / max(1, total_steps)
+    else:
+        progress = min(1.0, budget_used / cfg.max_time) if cfg.max_time > 0 else 0.0
+        warm_steps = int(cfg.warmup) if cfg.warmup >= 1 else 0
+        warm_frac = min(0.5, cfg.warmup) if cfg.warmup < 1 else 0.0
+
     if cfg.schedule == "onecycle":
-        pct = min(0.5, max(0.01, cfg.warmup if cfg.warmup < 1 else cfg.warmup / total_steps))
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps + 1,
-                                                   pct_start=pct)
-    warm = int(cfg.warmup * total_steps) if cfg.warmup < 1 else int(cfg.warmup)
-    warm = min(warm, total_steps // 2)
+        pct = min(0.5, max(0.01, warm_frac or 0.25))
+        # Phase ends as torch's OneCycleLR places them: step pct*T - 1 and step T - 1.
+        x, end1, end2 = (step, pct * total_steps - 1, total_steps - 1) if total_steps else (progress, pct, 1.0)
+        if x <= end1:
+            t = x / max(1e-12, end1)
+            return _cos_anneal(1 / 25, 1.0, t), _cos_anneal(0.95, 0.85, t)
+        t = (x - end1) / max(1e-12, end2 - end1)
+        return _cos_anneal(1.0, 1 / 25e4, t), _cos_anneal(0.85, 0.95, t)
 
-    def factor(step: int) -> float:
-        if warm and step < warm:
-            return (step + 1) / warm
-        if cfg.schedule == "constant":
-            return 1.0
-        progress = min(1.0, (step - warm) / max(1, total_steps - warm))
-        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
+    if warm_steps and step < warm_steps:
+        return (step + 1) / warm_steps, None
+    if warm_frac and not warm_steps and progress < warm_frac:
+        return max(progress / warm_frac, 1e-3), None
+    if cfg.schedule == "constant":
+        return 1.0, None
+    t = (progress - warm_frac) / max(1e-12, 1 - warm_frac)
+    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, t)))), None
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+def _cos_anneal(start: float, end: float, t: float) -> float:
+    return end + (start - end) / 2 * (1 + math.cos(math.pi * min(1.0, max(0.0, t))))
+
+
+def apply_lr(optimizer, cfg: TrainConfig, multiplier: float, momentum: float | None) -> float:
+    lr = cfg.lr * multiplier
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        if momentum is not None:
+            if "betas" in group:
+                group["betas"] = (momentum, group["betas"][1])
+            elif group.get("momentum", 0) > 0:
+                group["momentum"] = momentum
+    return lr
 
 
 class _StopFlag:
@@ -185,9 +226,18 @@ def fit(task: TrainTask, env: Env, cfg: TrainConfig, run: Run, config_dict: dict
         resume: bool = False, on_evaluate=None) -> FitResult:
     """Train ``task.model`` under ``cfg``; write metrics and checkpoints into ``run``.
 
+    Budgets: ``cfg.steps`` (if > 0) else ``cfg.epochs`` (if > 0) set the step horizon of the schedule;
+    ``cfg.max_time`` is a wall-clock cap on top, or, given alone, the horizon itself (see :func:`lr_at`).
+    Evaluation runs every ``cfg.eval_every`` steps (0: at each epoch end) and always once at the end;
+    ``cfg.patience`` evaluations without improvement of ``task.monitor`` stop early.
+
     ``on_evaluate(model, step, metrics)`` runs on rank 0 after each evaluation (e.g. text samples).
-    Returns a :class:`FitResult`; a SIGINT/SIGTERM returns early with ``stopped_by="signal"`` after
-    saving ``last``.
+    A SIGINT/SIGTERM makes the loop save ``last`` at the next step boundary and return with
+    ``stopped_by="signal"``; ``resume=True`` continues from ``last`` exactly: same batches, same RNG
+    draws, same learning rates, and an evaluation that was due when the signal came runs first.
+
+    Under DDP the ranks agree on stopping (signal, budget) at logging steps through one all-reduce of a
+    five-number tensor that also averages the loss, so there is no per-step object broadcast.
     """
     import torch
 
@@ -198,37 +248,44 @@ def fit(task: TrainTask, env: Env, cfg: TrainConfig, run: Run, config_dict: dict
     optimizer = build_optimizer(model, cfg)
 
     n = task.train_size()
+    if n < 1:
+        raise ValueError("the task reports an empty training set")
     shard = n // info.world_size if info.enabled else n
     batch_size = min(cfg.batch_size, max(1, shard))
     steps_per_epoch = max(1, shard // batch_size)
     if cfg.steps > 0:
-        total_steps = cfg.steps
+        total_steps: int | None = cfg.steps
     elif cfg.epochs > 0:
         total_steps = cfg.epochs * steps_per_epoch
     elif cfg.max_time > 0:
-        # Time-bounded only: plan the schedule for a generous horizon; the budget stops it.
-        total_steps = 10**9
+        total_steps = None  # time-bounded: the schedule follows the budget fraction
     else:
         total_steps = steps_per_epoch
-    scheduler = build_scheduler(optimizer, cfg, total_steps)
-    scaler = torch.amp.GradScaler("cuda") if env.precision == "fp16" else None
+    scaler = torch.amp.GradScaler(device.type) if env.precision == "fp16" else None
 
     step = epoch = step_in_epoch = 0
     best: float | None = None
     best_step = 0
     bad_evals = 0
-    prior_train_seconds = 0.0
+    last_eval_step = -1
+    prior_train_seconds = prior_elapsed = 0.0
+    running_loss, running_n = 0.0, 0  # loss sum and count since the last train record (restored on resume)
     if resume:
         state = ckpt.read_state(run.checkpoints, "last")
         ckpt.load_weights(model, run.checkpoints, "last", device=device)
         blob = ckpt.load_training_state(run.checkpoints, "last", device="cpu")
+        ckpt.check_consistent(run.checkpoints, "last", state, blob)
         optimizer.load_state_dict(blob["optimizer"])
-        if "scheduler" in blob:
-            scheduler.load_state_dict(blob["scheduler"])
+        if scaler is not None and "scaler" in blob:
+            scaler.load_state_dict(blob["scaler"])
         step, epoch, step_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
         best, best_step, bad_evals = state.get("best_metric"), state.get("best_step", 0), state.get("bad_evals", 0)
+        last_eval_step = state.get("last_eval_step", -1)
         prior_train_seconds = state.get("train_seconds", 0.0)
+        prior_elapsed = state.get("elapsed", 0.0)
+        running_loss, running_n = state.get("running_loss", [0.0, 0])
         ckpt.set_rng_state(state.get("rng", {}), blob.get("rng", {}))
+        run.truncate_metrics(step)  # records a crashed session wrote after this checkpoint
 
     train_model = model
     if info.enabled:
@@ -239,25 +296,33 @@ def fit(task: TrainTask, env: Env, cfg: TrainConfig, run: Run, config_dict: dict
         train_model = torch.compile(train_model)
 
     history: list[dict] = []
-    last_metrics: dict = {}
+    last_metrics: dict = dict(state.get("last_metrics", {})) if resume else {}
     t_start = time.perf_counter()
     train_seconds = prior_train_seconds
-    items_seen = 0
-    items_time = 0.0
-    stopped_by = "steps" if cfg.steps > 0 else "epochs"
+    items_seen, items_time = 0, 0.0          # whole session, for the result
+    win_items, win_time = 0, 0.0             # since the last train record
+    budget_used = prior_elapsed              # wall seconds of all sessions; synced across ranks under DDP
+    stop_signal: int | None = None           # agreed across ranks
+    stopped_by = ""
+
+    def elapsed() -> float:
+        return prior_elapsed + time.perf_counter() - t_start
 
     def state_dict() -> dict:
         return {"step": step, "epoch": epoch, "step_in_epoch": step_in_epoch, "best_metric": best,
-                "best_step": best_step, "bad_evals": bad_evals, "monitor": task.monitor,
-                "monitor_mode": task.monitor_mode, "train_seconds": train_seconds, "config": config_dict,
+                "best_step": best_step, "bad_evals": bad_evals, "last_eval_step": last_eval_step,
+                "monitor": task.monitor, "monitor_mode": task.monitor_mode, "train_seconds": train_seconds,
+                "elapsed": elapsed(), "running_loss": [float(running_loss), running_n], "config": config_dict,
                 "last_metrics": last_metrics, "precision": env.precision, "device": str(device)}
 
     def save(tag: str) -> None:
         if run.writer:
-            ckpt.save(run.checkpoints, tag, model, task.model_spec, state_dict(), optimizer, scheduler)
+            extra = {"scaler": scaler.state_dict()} if scaler is not None and tag == "last" else None
+            ckpt.save(run.checkpoints, tag, model, task.model_spec, state_dict(),
+                      optimizer if tag == "last" else None, extra=extra)
 
-    def evaluate() -> dict:
-        nonlocal best, best_step, bad_evals, last_metrics
+    def evaluate() -> None:
+        nonlocal best, best_step, bad_evals, last_metrics, last_eval_step
         metrics: dict = {}
         if info.is_main:
             model.eval()
@@ -265,9 +330,8 @@ def fit(task: TrainTask, env: Env, cfg: TrainConfig, run: Run, config_dict: dict
                 metrics = {k: float(v) for k, v in task.evaluate(model).items()}
             model.train()
         metrics = dist.broadcast_object(metrics)
-        last_metrics = metrics
-        record = {"kind": "eval", "step": step, "epoch": epoch, "time": round(time.perf_counter() - t_start, 3),
-                  **metrics}
+        last_metrics, last_eval_step = metrics, step
+        record = {"kind": "eval", "step": step, "epoch": epoch, "time": round(elapsed(), 3), **metrics}
         run.log(record)
         history.append(record)
         value = metrics.get(task.monitor)
@@ -282,111 +346,137 @@ def fit(task: TrainTask, env: Env, cfg: TrainConfig, run: Run, config_dict: dict
                 on_evaluate(model, step, metrics)
             model.train()
         save("last")
-        return metrics
+        progress.update(step, metric=metrics.get(task.monitor), elapsed=elapsed())
 
-    progress = _Progress(enabled=cfg.progress and info.is_main, total=total_steps if total_steps < 10**9 else None,
-                         max_time=cfg.max_time, monitor=task.monitor)
+    def poll(sync: bool, loss_sum: float = 0.0, loss_n: int = 0) -> float | None:
+        """Update the stop signal and budget; under DDP only at sync points, where the ranks agree."""
+        nonlocal stop_signal, budget_used
+        if not info.enabled:
+            stop_signal = stop.signal
+            budget_used = elapsed()
+            return loss_sum / loss_n if loss_n else None
+        if not sync:
+            return None
+        import torch.distributed as tdist
+
+        box = torch.tensor([loss_sum, float(loss_n), float(stop.signal == signal.SIGTERM),
+                            float(stop.signal == signal.SIGINT), elapsed()], dtype=torch.float64, device=device)
+        tdist.all_reduce(box)
+        total = box.tolist()
+        stop_signal = int(signal.SIGTERM) if total[2] else int(signal.SIGINT) if total[3] else None
+        budget_used = total[4] / info.world_size
+        return total[0] / total[1] if total[1] else None
+
+    def log_train(lr: float, extra: dict) -> None:
+        nonlocal running_loss, running_n, win_items, win_time
+        mean_loss = poll(True, float(running_loss), running_n)  # the one host sync per record
+        rec = {"kind": "train", "step": step, "epoch": epoch, "loss": mean_loss, "lr": lr,
+               "items_per_s": round(win_items / max(win_time, 1e-9), 2), "time": round(elapsed(), 3)}
+        rec.update({k: float(v) for k, v in extra.items()})
+        run.log(rec)
+        progress.update(step, loss=mean_loss, elapsed=budget_used)
+        running_loss, running_n = 0.0, 0
+        win_items, win_time = 0, 0.0
+
+    lr, extra = cfg.lr, {}
+    progress = _Progress(enabled=cfg.progress and info.is_main, total=total_steps, max_time=cfg.max_time,
+                         monitor=task.monitor)
     model.train()
-    if step == 0 and not resume:
-        evaluate_first = getattr(task, "evaluate_at_start", False)
-        if evaluate_first:
-            evaluate()
-    running_loss = torch.zeros((), device=device)
-    running_n = 0
-    done = False
+    multiplier, momentum = lr_at(cfg, step, total_steps, budget_used)
     with _StopFlag() as stop, progress:
-        while not done:
-            gen = torch.Generator().manual_seed(env.seed * 1_000_003 + epoch)
-            perm = torch.randperm(n, generator=gen)
-            if info.enabled:
-                perm = perm[info.rank::info.world_size][:shard]
-            batches = perm[: steps_per_epoch * batch_size].view(steps_per_epoch, batch_size)
-            while step_in_epoch < steps_per_epoch:
-                t0 = time.perf_counter()
-                batch = task.get_batch(batches[step_in_epoch])
-                with env.autocast():
-                    out = task.training_step(train_model, batch)
-                loss, extra = (out if isinstance(out, tuple) else (out, {}))
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                else:
-                    loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                scheduler.step()
-                running_loss += loss.detach().float()
-                running_n += 1
-                step += 1
-                step_in_epoch += 1
-                dt = time.perf_counter() - t0
-                train_seconds += dt
-                items_seen += batch_size * info.world_size
-                items_time += dt
-
-                if step % cfg.log_every == 0 or step_in_epoch == steps_per_epoch:
-                    mean_loss = dist.all_reduce_mean(float(running_loss.item()) / max(1, running_n), device)
-                    now = time.perf_counter()
-                    rec = {"kind": "train", "step": step, "epoch": epoch, "loss": mean_loss,
-                           "lr": optimizer.param_groups[0]["lr"],
-                           "items_per_s": items_seen / max(items_time, 1e-9),
-                           "time": round(now - t_start, 3)}
-                    rec.update({k: float(v) for k, v in extra.items()})
-                    run.log(rec)
-                    progress.update(step, loss=mean_loss, metric=last_metrics.get(task.monitor),
-                                    elapsed=now - t_start)
-                    running_loss.zero_()
-                    running_n = 0
-                else:
-                    progress.update(step, elapsed=time.perf_counter() - t_start)
-
-                # Decide to stop on rank 0 and share the decision so all ranks leave together.
-                reason = None
-                if stop.signal is not None:
-                    reason = "signal"
-                elif cfg.max_time > 0 and time.perf_counter() - t_start >= cfg.max_time:
-                    reason = "budget"
-                elif step >= total_steps:
-                    reason = "steps" if cfg.steps > 0 else "epochs"
-                if info.enabled:
-                    reason = dist.broadcast_object(reason)
-                if reason == "signal":
-                    save("last")
-                    done, stopped_by = True, "signal"
-                    break
-                evaluated = False
-                if cfg.eval_every and step % cfg.eval_every == 0:
-                    evaluate()
-                    evaluated = True
-                    if cfg.patience and bad_evals >= cfg.patience:
-                        reason = "early_stop"
-                if reason is not None:
-                    if not evaluated:
-                        evaluate()
-                    done, stopped_by = True, reason
-                    break
-            if done:
-                break
-            # End of an epoch.
-            epoch += 1
-            step_in_epoch = 0
-            if not cfg.eval_every:
+        if not resume and getattr(task, "evaluate_at_start", False):
+            evaluate()
+        perm_epoch, batches = None, None
+        while True:
+            # Evaluations that are due at this step (also the one a signal postponed before a resume).
+            if cfg.eval_every and step and step % cfg.eval_every == 0 and last_eval_step != step:
                 evaluate()
                 if cfg.patience and bad_evals >= cfg.patience:
-                    done, stopped_by = True, "early_stop"
+                    stopped_by = "early_stop"
+                    break
+            if step_in_epoch >= steps_per_epoch:
+                epoch += 1
+                step_in_epoch = 0
+                if not cfg.eval_every and last_eval_step != step:
+                    evaluate()
+                    if cfg.patience and bad_evals >= cfg.patience:
+                        stopped_by = "early_stop"
+                        break
+            if stop_signal is not None:
+                stopped_by = "signal"
+                break
+            if cfg.max_time > 0 and budget_used >= cfg.max_time:
+                stopped_by = "budget"
+                break
+            if total_steps is not None and step >= total_steps:
+                stopped_by = "steps" if cfg.steps > 0 else "epochs"
+                break
+
+            if perm_epoch != epoch:
+                gen = torch.Generator().manual_seed(env.seed * 1_000_003 + epoch)
+                perm = torch.randperm(n, generator=gen)
+                if info.enabled:
+                    perm = perm[info.rank::info.world_size][:shard]
+                batches = perm[: steps_per_epoch * batch_size].view(steps_per_epoch, batch_size)
+                perm_epoch = epoch
+
+            t0 = time.perf_counter()
+            lr = apply_lr(optimizer, cfg, multiplier, momentum)
+            batch = task.get_batch(batches[step_in_epoch])
+            with env.autocast():
+                out = task.training_step(train_model, batch)
+            loss, extra = out if isinstance(out, tuple) else (out, {})
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                if cfg.grad_clip > 0:
+                    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+            step += 1
+            step_in_epoch += 1
+            log_now = (step % cfg.log_every == 0 or step_in_epoch == steps_per_epoch
+                       or (total_steps is not None and step >= total_steps))
+            running_loss = running_loss + loss.detach().float()  # stays on the device until a record
+            running_n += 1
+            dt = time.perf_counter() - t0
+            train_seconds += dt
+            items_seen += batch_size * info.world_size
+            items_time += dt
+            win_items += batch_size * info.world_size
+            win_time += dt
+
+            if log_now:
+                log_train(lr, extra)
+            else:
+                poll(False)
+                progress.update(step, elapsed=budget_used)
+            multiplier, momentum = lr_at(cfg, step, total_steps, budget_used)
+
+            if stop_signal is not None:  # save at once; a due evaluation runs after --resume
+                stopped_by = "signal"
+                break
+
+        if stopped_by == "signal":
+            save("last")  # the partial loss window is in the state; resume logs it where it belongs
+        else:
+            if running_n:
+                log_train(lr, extra)  # the steps since the last record (a budget stop falls anywhere)
+            if last_eval_step != step:
+                evaluate()  # every run ends evaluated, whatever stopped it
     wall = time.perf_counter() - t_start
     if info.enabled:
         _record_rank_agreement(model, run, info)
     return FitResult(step=step, epoch=epoch, best_step=best_step, best_metric=best, last_metrics=last_metrics,
                      train_seconds=train_seconds, wall_seconds=wall,
                      items_per_second=items_seen / max(items_time, 1e-9), stopped_by=stopped_by,
-                     history=history)
+                     history=history, signal=stop_signal if stopped_by == "signal" else None)
 
 
 def _record_rank_agreement(model, run: Run, info: dist.DistInfo) -> None:
@@ -413,6 +503,7 @@ class _Progress:
         self._task = None
         self._loss = None
         self._metric = None
+        self._last = 0.0
 
     def __enter__(self):
         if not self.enabled:
@@ -431,6 +522,10 @@ class _Progress:
     def update(self, step: int, loss: float | None = None, metric: float | None = None, elapsed: float = 0.0):
         if self._progress is None:
             return
+        now = time.perf_counter()
+        if loss is None and metric is None and now - self._last < 0.1:
+            return  # redraw at most ten times a second between records
+        self._last = now
         if loss is not None:
             self._loss = loss
         if metric is not None:

@@ -113,9 +113,14 @@ def read_summary(run_dir: Path) -> dict:
     return {}
 
 
+def _kpi(label: str, value: str) -> str:
+    return f'<div class="kpi">{esc(label)}<b>{value}</b></div>'
+
+
 def run_sections(run_dir: Path) -> list[Section]:
-    """Header, task sections, curves and config for one run."""
+    """Overview (headline, hardware, time), the task's own sections, curves, eval table and config."""
     from neuralsight.engine.runs import read_metrics, read_run_task
+    from neuralsight.errors import UserError
     from neuralsight.tasks import get_task
     from neuralsight.viz.figures import training_curves
 
@@ -127,41 +132,63 @@ def run_sections(run_dir: Path) -> list[Section]:
     kpis = []
     head = summary.get("headline") or {}
     if head:
-        kpis.append(f'<div class="kpi">{esc(head.get("name", ""))}<b>{fmt(head.get("value"))}</b></div>')
+        kpis.append(_kpi(str(head.get("name", "")), fmt(head.get("value"))))
     fit = summary.get("fit") or {}
     if fit:
-        kpis.append(f'<div class="kpi">training time<b>{fit.get("train_seconds", 0):.1f} s</b></div>')
-        kpis.append(f'<div class="kpi">steps<b>{fit.get("step", 0)}</b></div>')
-        kpis.append(f'<div class="kpi">stopped by<b>{esc(fit.get("stopped_by", ""))}</b></div>')
+        kpis.append(_kpi("training time", f"{fit.get('train_seconds', 0):.1f} s"))
+        kpis.append(_kpi("steps", esc(fit.get("step", 0))))
+        if fit.get("items_per_second"):
+            kpis.append(_kpi("throughput", f"{fit['items_per_second']:,.0f} items/s"))
+        kpis.append(_kpi("stopped by", esc(fit.get("stopped_by", ""))))
+    if summary.get("wall_seconds") is not None:
+        kpis.append(_kpi("wall time", f"{summary['wall_seconds']:.1f} s"))
     hw = summary.get("hardware") or {}
     hw_line = ", ".join(f"{k}: {v}" for k, v in hw.items())
+    when = f"started {summary['started']} &middot; " if summary.get("started") else ""
     overview = (f'<div class="card">{"".join(kpis)}<p class="muted">task <b>{esc(task_name)}</b> &middot; '
                 f'run <code>{esc(run_dir)}</code><br>hardware: {esc(hw_line) or "unknown"}<br>'
-                f'precision: {esc(summary.get("precision", "?"))} &middot; finished {esc(summary.get("finished", "?"))}'
-                f"</p></div>")
+                f'precision: {esc(summary.get("precision", "?"))} &middot; {when}'
+                f'finished {esc(summary.get("finished", "?"))}</p></div>')
+    if summary.get("interrupted"):
+        overview += ('<p class="bad">This run was interrupted; its figures show the last checkpoint. Continue it '
+                     f"with <code>neuralsight train {esc(task_name)} --resume {esc(run_dir)}</code>.</p>")
     metrics = summary.get("metrics") or {}
-    scalar = [[k, v] for k, v in metrics.items() if isinstance(v, (int, float))]
+    scalar = [[k, v] for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if scalar:
         overview += "<h3>Final metrics</h3>" + table(scalar, ["metric", "value"])
     sections.append(Section("Overview", overview, "overview"))
 
-    task = get_task(task_name)
-    sections.extend(task.report_sections(run_dir))
+    try:
+        task = get_task(task_name)
+    except UserError as err:
+        task = None
+        sections.append(Section("Task", f'<p class="muted">no task sections: {esc(err)}</p>', "task"))
+    contribute = getattr(task, "report_sections", None)
+    if callable(contribute):
+        sections.extend(contribute(run_dir))
 
     records = read_metrics(run_dir)
     curve = training_curves(records, run_dir / "figures" / "training_curves.png")
     if curve is not None:
         sections.append(Section("Training curves", figure(curve, "training loss and validation metrics by step"),
                                 "curves"))
+    evals = [r for r in records if r.get("kind") == "eval"]
+    if evals:
+        names = sorted({k for r in evals for k, v in r.items()
+                        if k not in ("kind", "step", "epoch", "time") and isinstance(v, (int, float))})
+        rows = [[r.get("step"), r.get("epoch"), *[r.get(k, "") for k in names]] for r in evals[-30:]]
+        note = f'<p class="muted">last {len(rows)} of {len(evals)} evaluations</p>' if len(evals) > 30 else ""
+        sections.append(Section("Evaluations", note + table(rows, ["step", "epoch", *names], sortable=True),
+                                "evaluations"))
     cfg_text = (run_dir / "config.toml").read_text() if (run_dir / "config.toml").is_file() else ""
     sections.append(Section("Resolved configuration", f"<pre>{esc(cfg_text)}</pre>", "config"))
     return sections
 
 
-def render_sections(sections: list[Section], level: int = 2) -> str:
+def render_sections(sections: list[Section], level: int = 2, prefix: str = "") -> str:
     out = []
     for i, s in enumerate(sections):
-        anchor = s.anchor or f"s{i}"
+        anchor = prefix + (s.anchor or f"s{i}")
         out.append(f'<section id="{esc(anchor)}"><h{level}>{esc(s.title)}</h{level}>{s.html}</section>')
     return "\n".join(out)
 
@@ -180,25 +207,30 @@ def write_report(run_dir: Path) -> Path:
 
 
 def write_combined(demo_dir: Path, entries: list[dict]) -> Path:
-    """The demo's one report: a section per task (its run's sections inline) plus skipped tasks and why."""
+    """The demo's one report: a table linking each task's section (its run's sections inline), and the
+    tasks that were skipped or failed with the reason."""
     demo_dir = Path(demo_dir)
+    total = sum(e.get("seconds", 0.0) for e in entries)
     parts = [f"<h1>neuralsight demo · {esc(demo_dir.name)}</h1>",
-             f'<p class="muted">written {esc(time.strftime("%Y-%m-%d %H:%M:%S"))}</p>']
+             f'<p class="muted">written {esc(time.strftime("%Y-%m-%d %H:%M:%S"))} &middot; '
+             f"{len(entries)} tasks in {total:.0f} s</p>"]
     rows = []
     for e in entries:
         link = ""
         if e.get("run"):
             rel = Path(e["run"]).resolve().relative_to(demo_dir.resolve())
             link = f'<a href="{esc(rel.as_posix())}/report.html">run report</a>'
-        rows.append(f"<tr><td><a href=\"#{esc(e['task'])}\">{esc(e['task'])}</a></td><td>{esc(e['status'])}</td>"
-                    f"<td>{esc(e.get('headline', ''))}</td><td>{fmt(e.get('seconds', 0.0))} s</td><td>{link}</td></tr>")
+        cls = {"ok": "good", "skipped": "muted", "failed": "bad"}.get(e["status"], "")
+        rows.append(f"<tr><td><a href=\"#{esc(e['task'])}\">{esc(e['task'])}</a></td>"
+                    f"<td class=\"{cls}\">{esc(e['status'])}</td><td>{esc(e.get('headline', ''))}</td>"
+                    f"<td>{fmt(float(e.get('seconds', 0.0)))} s</td><td>{link}</td></tr>")
     parts.append("<div class=\"card\"><table><thead><tr><th>task</th><th>status</th><th>headline</th>"
                  "<th>time</th><th>report</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
     for e in entries:
         parts.append(f'<h2 id="{esc(e["task"])}">{esc(e["task"])}</h2>')
         if e.get("run"):
             secs = [s for s in run_sections(Path(e["run"])) if s.anchor != "config"]
-            parts.append(render_sections(secs, level=3))
+            parts.append(render_sections(secs, level=3, prefix=f"{e['task']}-"))
         else:
             parts.append(f'<p class="bad">{esc(e["status"])}: {esc(e.get("reason", ""))}</p>')
     path = demo_dir / "report.html"

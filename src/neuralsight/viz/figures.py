@@ -45,7 +45,7 @@ def training_curves(records: list[dict], path: Path, title: str = "") -> Path | 
     for name in metric_names:
         if "loss" in name:
             pts = [(r["step"], r[name]) for r in evals if name in r]
-            ax.plot(*zip(*pts), marker="o", ms=3, label=name)
+            ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=name)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
@@ -56,7 +56,7 @@ def training_curves(records: list[dict], path: Path, title: str = "") -> Path | 
             if "loss" in name:
                 continue
             pts = [(r["step"], r[name]) for r in evals if name in r]
-            ax2.plot(*zip(*pts), marker="o", ms=3, label=name)
+            ax2.plot(*zip(*pts, strict=True), marker="o", ms=3, label=name)
         ax2.set_xlabel("step")
         ax2.set_ylabel("metric")
         ax2.grid(alpha=0.3)

@@ -1,0 +1,169 @@
+"""Image classification data: an ImageFolder layout (one sub-folder per class) and image preprocessing.
+
+Layouts accepted for ``--dataset folder --data DIR``:
+
+- ``DIR/train/<class>/*.png`` and ``DIR/test/<class>/*.png`` (an explicit test split), or
+- ``DIR/<class>/*.png`` (a seeded test split is held out, ``test_fraction`` of each class).
+
+Images are decoded once, fitted to ``image_size`` (see :func:`preprocess`) and cached as uint8 arrays
+(``~/.cache/neuralsight/imagefolder/<hash>.npz``); later runs load the cache in milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from neuralsight.errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
+
+
+def open_image(path: Path):
+    """Open an image file fully (so a truncated file fails here), or raise one-line :class:`DataError`."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.copy()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        reason = "not an image file PIL can read" if isinstance(err, UnidentifiedImageError) else f"corrupt image ({err})"
+        raise DataError(f"{path}: {reason}") from None
+
+
+def preprocess(image, image_size: tuple[int, int], channels: int, invert: str = "no"):
+    """Fit any PIL image to the model's input, as documented in the README.
+
+    1. Convert to grey (``L``, ITU-R 601 luma) when ``channels == 1``, else to ``RGB`` (alpha is composited
+       on the border colour).
+    2. ``invert="auto"``: Fashion-MNIST shows light clothes on a black background; when the image border is
+       brighter than its mean (a product photo on white), invert it. ``"yes"``/``"no"`` force it.
+    3. Pad to a square with the border colour (keeps the aspect ratio), then resize to ``image_size`` with
+       a Lanczos (anti-aliased) filter.
+
+    Returns:
+        ``numpy.ndarray`` uint8 ``(channels, H, W)``.
+    """
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    mode = "L" if channels == 1 else "RGB"
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if invert == "no" else (255, 255, 255, 255))
+        image = Image.alpha_composite(bg, rgba)
+    img = image.convert(mode)
+    arr = np.asarray(img, dtype=np.float32)
+    border = np.concatenate([arr[0].ravel(), arr[-1].ravel(), arr[:, 0].ravel(), arr[:, -1].ravel()])
+    if invert == "yes" or (invert == "auto" and border.mean() > arr.mean()):
+        img = ImageOps.invert(img)
+        arr = np.asarray(img, dtype=np.float32)
+        border = 255 - border
+    w, h = img.size
+    side = max(w, h)
+    fill = int(round(float(np.median(border)))) if mode == "L" else tuple(
+        int(v) for v in np.median(np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]]), axis=0))
+    square = Image.new(mode, (side, side), fill)
+    square.paste(img, ((side - w) // 2, (side - h) // 2))
+    out = square.resize((image_size[1], image_size[0]), Image.Resampling.LANCZOS)
+    arr = np.asarray(out, dtype=np.uint8)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _scan(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    items = []
+    for ci, c in enumerate(classes):
+        for f in sorted((root / c).rglob("*")):
+            if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file():
+                items.append((f, ci))
+    return classes, items
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("NEURALSIGHT_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "neuralsight") / "imagefolder"
+
+
+def _decode_all(items, image_size, channels, warn):
+    import numpy as np
+
+    arrays, labels, bad = [], [], []
+    for path, label in items:
+        try:
+            arrays.append(preprocess(open_image(path), image_size, channels))
+            labels.append(label)
+        except DataError as err:
+            bad.append(str(err))
+    if bad and warn:
+        warn(f"skipped {len(bad)} unreadable image(s), first: {bad[0]}")
+    if not arrays:
+        return np.zeros((0, channels, *image_size), np.uint8), np.zeros((0,), np.int64)
+    return np.stack(arrays), np.asarray(labels, dtype=np.int64)
+
+
+def load_image_folder(root: Path | str, image_size: tuple[int, int] = (28, 28), channels: int = 1,
+                      test_fraction: float = 0.15, seed: int = 0, warn=print):
+    """Load an ImageFolder dataset as uint8 arrays.
+
+    Returns:
+        ``(classes, (x_train, y_train), (x_test, y_test))`` with ``x`` uint8 ``(N, channels, H, W)``.
+
+    Raises:
+        DataError: no class folders, or no readable images.
+    """
+    import numpy as np
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist", "pass --data DIR with one sub-folder per class")
+    split_dirs = (root / "train").is_dir() and (root / "test").is_dir()
+    train_root = root / "train" if split_dirs else root
+    classes, items = _scan(train_root)
+    test_items: list = []
+    if split_dirs:
+        test_classes, test_items = _scan(root / "test")
+        index = {c: i for i, c in enumerate(classes)}
+        missing = sorted(set(test_classes) - set(classes))
+        if missing:
+            raise DataError(f"{root}/test has classes {missing} that {root}/train lacks")
+        test_items = [(p, index[test_classes[c]]) for p, c in test_items]
+    if len(classes) < 2 or not items:
+        raise DataError(f"{train_root} needs one sub-folder of images per class (found {len(classes)} class "
+                        f"folder(s), {len(items)} image(s))", "layout: DIR/<class>/<image>.png")
+    key = hashlib.sha256(repr((str(train_root.resolve()), image_size, channels, split_dirs,
+                               [(str(p), p.stat().st_mtime_ns, c) for p, c in items + test_items])).encode())
+    cache = _cache_dir() / f"{key.hexdigest()[:20]}.npz"
+    if cache.is_file():
+        try:
+            z = np.load(cache)
+            return classes, (z["xtr"], z["ytr"]), (z["xte"], z["yte"])
+        except (OSError, ValueError, KeyError):
+            pass  # a broken cache is rebuilt below
+    if not split_dirs:
+        rng = np.random.default_rng(seed)
+        train_items = []
+        for ci in range(len(classes)):
+            own = [it for it in items if it[1] == ci]
+            order = rng.permutation(len(own))
+            n_test = int(round(len(own) * test_fraction)) if len(own) > 1 else 0
+            test_items += [own[i] for i in order[:n_test]]
+            train_items += [own[i] for i in order[n_test:]]
+        items = train_items
+    xtr, ytr = _decode_all(items, image_size, channels, warn)
+    xte, yte = _decode_all(test_items, image_size, channels, warn)
+    if len(xtr) == 0:
+        raise DataError(f"no readable images under {train_root}")
+    try:
+        from neuralsight.engine.checkpoint import atomic_path
+
+        with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, xtr=xtr, ytr=ytr, xte=xte, yte=yte)
+    except OSError:
+        pass  # caching is an optimisation; a read-only home still works
+    return classes, (xtr, ytr), (xte, yte)

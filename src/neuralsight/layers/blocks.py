@@ -1,0 +1,202 @@
+"""N-dimensional convolution blocks for encoder-decoder networks (U-Net, V-Net).
+
+Every block takes ``spatial_dims`` (1, 2 or 3) and picks ``Conv1d/2d/3d``, the matching norm and
+upsampling, in the style of MONAI's ``networks/nets/basic_unet.py``. Tensors are ``(B, C, *spatial)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NORMS = ("batch", "instance", "group", None)
+ACTIVATIONS = ("relu", "leakyrelu", "prelu", "elu", "gelu", None)
+UP_MODES = ("transpose", "bilinear")
+
+
+def _check_dims(spatial_dims: int) -> None:
+    if spatial_dims not in (1, 2, 3):
+        raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims!r}")
+
+
+def conv_nd(spatial_dims: int) -> type[nn.Module]:
+    """``nn.Conv1d``, ``nn.Conv2d`` or ``nn.Conv3d``."""
+    _check_dims(spatial_dims)
+    return (nn.Conv1d, nn.Conv2d, nn.Conv3d)[spatial_dims - 1]
+
+
+def conv_transpose_nd(spatial_dims: int) -> type[nn.Module]:
+    _check_dims(spatial_dims)
+    return (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[spatial_dims - 1]
+
+
+def max_pool_nd(spatial_dims: int) -> type[nn.Module]:
+    _check_dims(spatial_dims)
+    return (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[spatial_dims - 1]
+
+
+def make_norm(norm: str | None, spatial_dims: int, channels: int, num_groups: int = 8) -> nn.Module:
+    """A normalisation layer over ``channels``; ``None`` gives ``nn.Identity``.
+
+    ``group`` uses ``min(num_groups, channels)`` groups, reduced until it divides ``channels``.
+    """
+    _check_dims(spatial_dims)
+    if norm is None or norm == "none":
+        return nn.Identity()
+    if norm == "batch":
+        return (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[spatial_dims - 1](channels)
+    if norm == "instance":
+        return (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[spatial_dims - 1](channels, affine=True)
+    if norm == "group":
+        groups = min(num_groups, channels)
+        while channels % groups:
+            groups -= 1
+        return nn.GroupNorm(groups, channels)
+    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+
+
+def make_activation(activation: str | None, channels: int = 1) -> nn.Module:
+    """An activation module by name; ``prelu`` learns one slope per channel (V-Net uses it)."""
+    if activation is None or activation == "none":
+        return nn.Identity()
+    if activation == "relu":
+        return nn.ReLU(inplace=True)
+    if activation == "leakyrelu":
+        return nn.LeakyReLU(0.1, inplace=True)
+    if activation == "prelu":
+        return nn.PReLU(channels)
+    if activation == "elu":
+        return nn.ELU(inplace=True)
+    if activation == "gelu":
+        return nn.GELU()
+    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+
+
+def make_dropout(spatial_dims: int, dropout: float) -> nn.Module:
+    """Channel dropout (``DropoutNd``) when ``dropout > 0``, else identity."""
+    if not dropout:
+        return nn.Identity()
+    return (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)[spatial_dims - 1](dropout)
+
+
+class ConvBlock(nn.Sequential):
+    """Convolution -> norm -> activation -> dropout, keeping the spatial size ("same" padding).
+
+    Args:
+        spatial_dims: 1, 2 or 3.
+        in_channels: channels of the input ``(B, in_channels, *spatial)``.
+        out_channels: channels of the output ``(B, out_channels, *spatial)``.
+        kernel_size: odd kernel size (3 for U-Net, 5 for V-Net).
+        norm: ``"batch"``, ``"instance"``, ``"group"`` or ``None``.
+        activation: one of ``ACTIVATIONS``.
+        dropout: channel dropout probability after the activation.
+        stride: convolution stride; 2 gives a learned downsampling (V-Net's "down convolution").
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 norm: str | None = "batch", activation: str | None = "relu", dropout: float = 0.0,
+                 stride: int = 1):
+        if kernel_size % 2 == 0 and stride == 1:
+            raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
+        conv = conv_nd(spatial_dims)(in_channels, out_channels, kernel_size, stride=stride,
+                                     padding=(kernel_size - 1) // 2 if stride == 1 else 0,
+                                     bias=norm in (None, "none"))
+        super().__init__(conv, make_norm(norm, spatial_dims, out_channels),
+                         make_activation(activation, out_channels), make_dropout(spatial_dims, dropout))
+
+
+class DoubleConv(nn.Sequential):
+    """Two :class:`ConvBlock` in a row: the unit of each U-Net level (Ronneberger et al., 2015).
+
+    Shapes: ``(B, in_channels, *S) -> (B, out_channels, *S)``. Dropout follows the second block only.
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 norm: str | None = "batch", activation: str | None = "relu", dropout: float = 0.0):
+        super().__init__(
+            ConvBlock(spatial_dims, in_channels, out_channels, kernel_size, norm, activation),
+            ConvBlock(spatial_dims, out_channels, out_channels, kernel_size, norm, activation, dropout),
+        )
+
+
+class Down(nn.Sequential):
+    """Encoder step: 2x max pooling (halves every spatial size) then :class:`DoubleConv`.
+
+    Shapes: ``(B, in_channels, *S) -> (B, out_channels, *S // 2)``.
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 norm: str | None = "batch", activation: str | None = "relu", dropout: float = 0.0):
+        super().__init__(max_pool_nd(spatial_dims)(2),
+                         DoubleConv(spatial_dims, in_channels, out_channels, kernel_size, norm, activation, dropout))
+
+
+class UpSample(nn.Module):
+    """Doubles every spatial size.
+
+    ``mode="transpose"``: a learned transposed convolution, kernel 2 stride 2 (the lecture's
+    "deconvolution"). ``mode="bilinear"``: (bi/tri)linear interpolation followed by a 1x1 convolution
+    that sets the channel count (linear for 1D, bilinear for 2D, trilinear for 3D).
+
+    Shapes: ``(B, in_channels, *S) -> (B, out_channels, *(2 * S))``.
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, mode: str = "transpose"):
+        super().__init__()
+        if mode not in UP_MODES:
+            raise ValueError(f"up mode must be one of {UP_MODES}, got {mode!r}")
+        self.mode = mode
+        self.interp = ("linear", "bilinear", "trilinear")[spatial_dims - 1]
+        if mode == "transpose":
+            self.conv = conv_transpose_nd(spatial_dims)(in_channels, out_channels, kernel_size=2, stride=2)
+        else:
+            self.conv = conv_nd(spatial_dims)(in_channels, out_channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "transpose":
+            return self.conv(x)                                               # (B, out, *2S)
+        x = F.interpolate(x, scale_factor=2, mode=self.interp, align_corners=False)  # (B, in, *2S)
+        return self.conv(x)                                                   # (B, out, *2S)
+
+
+def match_size(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Crop or zero-pad the trailing spatial dims of ``x`` to those of ``reference``."""
+    spatial = x.ndim - 2
+    pads: list[int] = []
+    slices = [slice(None), slice(None)]
+    for d in range(spatial):
+        have, want = x.shape[2 + d], reference.shape[2 + d]
+        slices.append(slice(0, min(have, want)))
+    x = x[tuple(slices)]
+    for d in reversed(range(spatial)):
+        pads += [0, reference.shape[2 + d] - x.shape[2 + d]]
+    return F.pad(x, pads) if any(pads) else x
+
+
+class Up(nn.Module):
+    """Decoder step: upsample, concatenate the encoder's skip connection, then :class:`DoubleConv`.
+
+    Args:
+        spatial_dims: 1, 2 or 3.
+        in_channels: channels of the coarser decoder input.
+        skip_channels: channels of the encoder feature map at the finer level.
+        out_channels: output channels.
+        up: ``"transpose"`` or ``"bilinear"`` (see :class:`UpSample`).
+
+    Shapes: ``x (B, in_channels, *S)``, ``skip (B, skip_channels, *S2)`` with ``S2 ~ 2 S`` ->
+    ``(B, out_channels, *S2)``.
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, skip_channels: int, out_channels: int,
+                 up: str = "transpose", kernel_size: int = 3, norm: str | None = "batch",
+                 activation: str | None = "relu", dropout: float = 0.0):
+        super().__init__()
+        up_channels = in_channels // 2 if in_channels > 1 else in_channels
+        self.up = UpSample(spatial_dims, in_channels, up_channels, up)
+        self.conv = DoubleConv(spatial_dims, up_channels + skip_channels, out_channels, kernel_size, norm,
+                               activation, dropout)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = match_size(self.up(x), skip)                 # (B, in/2, *S2)
+        return self.conv(torch.cat([skip, x], dim=1))    # (B, out, *S2)

@@ -1,0 +1,121 @@
+"""Classification figures: confusion matrix, the lecture's prediction gallery, top losses, filter panels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from neuralsight.viz.figures import plt, save
+
+
+def _show(ax, image) -> None:
+    """Draw a ``(C, H, W)`` uint8/float image (grey when C == 1)."""
+    import numpy as np
+
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[0] in (1, 3):
+        arr = arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
+    ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def confusion_matrix(counts, classes: list[str], path: Path) -> Path:
+    """Counts (left) and row-normalised recall (right) heat maps with the numbers written in."""
+    import numpy as np
+
+    counts = np.asarray(counts)
+    norm = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    p = plt()
+    n = len(classes)
+    size = max(5.0, 0.55 * n + 2)
+    fig, axes = p.subplots(1, 2, figsize=(2 * size + 1, size))
+    for ax, data, title, fmt in ((axes[0], counts, "counts", "d"), (axes[1], norm, "normalised by true class", ".2f")):
+        im = ax.imshow(data, cmap="Blues")
+        ax.set_title(title)
+        ax.set_xticks(range(n), classes, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(n), classes, fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        if n <= 20:
+            top = data.max() if data.max() > 0 else 1
+            for i in range(n):
+                for j in range(n):
+                    v = data[i, j]
+                    ax.text(j, i, format(int(v) if fmt == "d" else v, fmt), ha="center", va="center", fontsize=6,
+                            color="white" if v > top * 0.6 else "black")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def gallery(images, labels, preds, probs, classes: list[str], path: Path, title: str = "", cols: int = 6) -> Path:
+    """The lecture's gallery: each image with ``predicted (probability)`` and the truth; green right, red wrong."""
+    import math
+
+    n = len(images)
+    rows = max(1, math.ceil(n / cols))
+    p = plt()
+    fig, axes = p.subplots(rows, cols, figsize=(cols * 1.9, rows * 2.45), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.axis("off")
+            continue
+        _show(ax, images[k])
+        ok = int(preds[k]) == int(labels[k])
+        ax.set_title(f"{classes[int(preds[k])]} {100 * float(probs[k]):.0f}%\n(true: {classes[int(labels[k])]})",
+                     fontsize=7, color="green" if ok else "red")
+        for spine in ax.spines.values():
+            spine.set_edgecolor("green" if ok else "red")
+            spine.set_linewidth(2)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def top_losses(images, labels, preds, probs, losses, classes: list[str], path: Path, cols: int = 6) -> Path:
+    """The test images the model got most wrong: ``predicted / true / loss / probability of the truth``."""
+    import math
+
+    n = len(images)
+    rows = max(1, math.ceil(n / cols))
+    p = plt()
+    fig, axes = p.subplots(rows, cols, figsize=(cols * 2.0, rows * 2.3), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.axis("off")
+            continue
+        _show(ax, images[k])
+        ax.set_title(f"{classes[int(preds[k])]} / {classes[int(labels[k])]}\nloss {float(losses[k]):.2f} "
+                     f"p(true) {float(probs[k]):.2f}", fontsize=7, color="red" if preds[k] != labels[k] else "green")
+    fig.suptitle("top losses: predicted / true")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def image_panels(panels: list[tuple[str, object]], path: Path, cols: int = 4, cmap: str = "gray",
+                 title: str = "") -> Path:
+    """A grid of 2D arrays, each with a title (e.g. ``"sobel_x: 28x28 -> 26x26 (valid 3x3)"``)."""
+    import math
+
+    import numpy as np
+
+    n = len(panels)
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    p = plt()
+    fig, axes = p.subplots(rows, cols, figsize=(cols * 3.0, rows * 3.2), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.axis("off")
+            continue
+        name, arr = panels[k]
+        arr = np.asarray(arr, dtype=np.float32)
+        ax.imshow(arr, cmap=cmap, interpolation="nearest")
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, path)

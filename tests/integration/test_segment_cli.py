@@ -1,0 +1,56 @@
+"""`neuralsight train segment --quick` on the shared pets subset, then eval and predict on the saved run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import shared_data
+from helpers import png_nonblank, report_ok
+from PIL import Image
+from typer.testing import CliRunner
+
+from neuralsight.cli import app
+
+
+@pytest.mark.slow
+def test_train_eval_predict_segment(tmp_path, monkeypatch):
+    shared_data("oxford-pets")
+    monkeypatch.setenv("NEURALSIGHT_CACHE", str(tmp_path / "cache"))
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "segment", "--quick", "--steps", "3", "--out", str(tmp_path / "runs"),
+                              "--no-progress", "--set", "data.max_train=24", "--set", "data.max_val=8",
+                              "--set", "data.image_size=64", "--set", "model.base_channels=8",
+                              "--set", "train.batch_size=8", "--set", "train.eval_every=3"])
+    assert res.exit_code == 0, res.output
+    run_dir = next((tmp_path / "runs" / "segment").iterdir())
+    for name in ("panels.png", "overlay.png", "best_worst.png"):
+        assert png_nonblank(run_dir / "figures" / name), name
+    assert report_ok(run_dir)
+    html = (run_dir / "report.html").read_text()
+    assert "Training mask" in html and "Per-class metrics" in html and "border" in html
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert 0 <= summary["metrics"]["miou"] <= 1 and summary["headline"]["name"] == "val fg_iou"
+
+    res = runner.invoke(app, ["eval", str(run_dir), "--json"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads(res.output)
+    assert metrics["images"] == 8 and "iou_pet" in metrics
+
+    big = np.random.default_rng(0).integers(0, 255, (150, 220, 3), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "photo.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    out = tmp_path / "pred"
+    res = runner.invoke(app, ["predict", str(run_dir), str(tmp_path / "photo.png"), str(tmp_path / "broken.jpg"),
+                              "--out", str(out)])
+    assert res.exit_code == 1                              # one input failed ...
+    assert "broken.jpg" in res.output
+    mask = np.asarray(Image.open(out / "photo_mask.png"))  # ... the other was still written
+    assert mask.shape == (150, 220) and mask.max() < 3
+    assert Image.open(out / "photo_overlay.png").size == (220, 150)
+    res = runner.invoke(app, ["predict", str(run_dir), str(tmp_path / "photo.png"), "--tile", "64",
+                              "--out", str(tmp_path / "tiled"), "--json"])
+    assert res.exit_code == 0, res.output
+    areas = json.loads(res.output)["results"][0]["areas"]
+    assert sum(a["pixels"] for a in areas.values()) == 150 * 220

@@ -1,0 +1,103 @@
+"""report.html, `neuralsight report`, `neuralsight runs` and the demo on a toy task."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+from engine_toy import cli_app
+from helpers import png_nonblank
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def app():
+    return cli_app()
+
+
+@pytest.fixture(scope="module")
+def toy_run(app, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    result = runner.invoke(app, ["train", "toy", "--out", str(root), "--steps", "12", "--precision", "fp32",
+                                 "--device", "cpu", "--set", "train.eval_every=4", "--set", "train.log_every=2"])
+    assert result.exit_code == 0, result.output
+    return next(root.glob("toy/*"))
+
+
+def _embedded_pngs(html: str, tmp_path: Path) -> list[Path]:
+    out = []
+    for i, data in enumerate(re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)):
+        p = tmp_path / f"img{i}.png"
+        p.write_bytes(base64.b64decode(data))
+        out.append(p)
+    return out
+
+
+def test_report_is_self_contained_with_figures_tables_curves_config_hardware(toy_run, tmp_path):
+    html = (toy_run / "report.html").read_text()
+    assert "<html" in html and "</html>" in html
+    assert not re.search(r'(src|href)="(?!data:|#)[^"]+"', html), "the report must not reference other files"
+    pngs = _embedded_pngs(html, tmp_path)
+    assert len(pngs) >= 2 and all(png_nonblank(p) for p in pngs)  # the task's figure and the curves
+    for anchor in ("overview", "toy", "curves", "evaluations", "config"):
+        assert f'id="{anchor}"' in html, anchor
+    summary = json.loads((toy_run / "summary.json").read_text())
+    assert summary["hardware"]["cpu"] and "threads" in summary["hardware"]
+    assert "hardware: device: cpu" in html and "training time" in html and "wall time" in html
+    assert "Final metrics" in html and "val_loss" in html
+    evals = re.search(r'id="evaluations".*?</table>', html, re.S).group(0)
+    assert evals.count("<tr>") == 1 + 3  # header + evals at steps 4, 8, 12
+    assert "[train]" in html and "batch_size = 32" in html  # the resolved config
+
+
+def test_report_command_rerenders_and_survives_a_task_without_report_sections(app, toy_run, tmp_path):
+    (toy_run / "report.html").unlink()
+    result = runner.invoke(app, ["report", str(toy_run)])
+    assert result.exit_code == 0, result.output
+    assert (toy_run / "report.html").is_file()
+
+    # A run of a task module without report_sections (toymissing has none) still renders.
+    other = tmp_path / "toymissing" / "x"
+    other.mkdir(parents=True)
+    (other / "config.toml").write_text('task = "toymissing"\n\n[train]\nlr = 0.1\n')
+    (other / "metrics.jsonl").write_text('{"kind": "train", "step": 1, "loss": 1.0}\n'
+                                         '{"kind": "eval", "step": 1, "val_loss": 0.5}\n')
+    result = runner.invoke(app, ["report", str(other)])
+    assert result.exit_code == 0, result.output
+    html = (other / "report.html").read_text()
+    assert 'id="curves"' in html and "lr = 0.1" in html
+    # ... and so does a run of a task this version does not have.
+    (other / "config.toml").write_text('task = "vanished"\n')
+    result = runner.invoke(app, ["report", str(other)])
+    assert result.exit_code == 0, result.output
+    assert "unknown task" in (other / "report.html").read_text()
+
+
+def test_runs_lists_runs_with_their_headline(app, toy_run, tmp_path):
+    result = runner.invoke(app, ["runs", "--root", str(toy_run.parents[1])], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    value = json.loads((toy_run / "summary.json").read_text())["headline"]["value"]
+    assert "val_loss" in result.stdout and f"{value:.4f}" in result.stdout and toy_run.name in result.stdout
+    result = runner.invoke(app, ["runs", "--root", str(tmp_path / "empty")])
+    assert result.exit_code == 0 and "no runs under" in result.stdout
+
+
+def test_demo_runs_what_exists_and_lists_skipped_tasks(app, tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--task", "toy", "--task", "toymissing"])
+    assert result.exit_code == 0, result.output
+    (demo_dir,) = tmp_path.glob("demo-*")
+    html = (demo_dir / "report.html").read_text()
+    assert '<a href="#toy">toy</a>' in html and '<h2 id="toy">' in html
+    run_dir = next(demo_dir.glob("toy/*"))
+    assert f'href="{run_dir.relative_to(demo_dir).as_posix()}/report.html"' in html
+    assert (run_dir / "report.html").is_file()
+    assert 'id="toy-overview"' in html and "data:image/png;base64," in html  # the toy run inline
+    # The task with missing data is listed as skipped with the reason, nothing else.
+    section = html.split('<h2 id="toymissing">')[1]
+    assert "skipped: dataset toy-data not found" in section and "data:image" not in section
+    assert not (demo_dir / "toymissing").exists() or not any((demo_dir / "toymissing").iterdir())
