@@ -12,8 +12,14 @@ import torch
 from neuralsight.data.series import regularize
 from neuralsight.errors import UserError
 from neuralsight.models import create_model
-from neuralsight.models.forecaster import (RecurrentForecaster, WindowMLP, naive, pinball_loss, point_index,
-                                           seasonal_naive)
+from neuralsight.models.forecaster import (
+    RecurrentForecaster,
+    WindowMLP,
+    naive,
+    pinball_loss,
+    point_index,
+    seasonal_naive,
+)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

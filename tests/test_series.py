@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from neuralsight.data.series import (Scaler, Transform, check_length, read_csv, regularize, rolling_mean,
-                                     weekly_sum, windows)
+from neuralsight.data.series import (
+    Scaler,
+    Transform,
+    check_length,
+    read_csv,
+    regularize,
+    rolling_mean,
+    weekly_sum,
+    windows,
+)
 from neuralsight.errors import DataError
 
 

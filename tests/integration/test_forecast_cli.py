@@ -54,7 +54,7 @@ def test_train_eval_predict_forecast(tmp_path):
     res = runner.invoke(app, ["predict", str(run_dir), str(new), "--out", str(tmp_path / "p2")])
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader((tmp_path / "p2" / "forecast.csv").open()))
-    assert len(rows) == 14 and rows[0]["date"] == "2021-02-25"
+    assert len(rows) == 14 and rows[0]["date"] == "2021-02-24"  # 399 days from 2020-01-22
     bad = tmp_path / "bad.csv"
     bad.write_text("date,new_cases\n2021-01-01,3\n2021-01-02,lots\n")
     res = runner.invoke(app, ["predict", str(run_dir), str(bad)])
