@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,26 +31,66 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per model (default: the preset's)")
     p.add_argument("--models", default=None, help="comma list of lstm,gru,rnn,mlp (default: the preset's)")
     p.add_argument("--no-classical", action="store_true", help="skip ETS and ARIMA")
+    p.add_argument("--no-full-series", action="store_true",
+                   help="skip the second measurement on the whole series (weekly-reporting backtest)")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
     args = p.parse_args()
 
     import torch
 
     from neuralsight import config as C
+
+    load_start = common.loadavg()
+    variants = [("preset", [])]
+    if not args.no_full_series:
+        variants.append(("full_series", ['data.end=""']))
+    results = {}
+    env = cfg = None
+    for label, extra in variants:
+        print(f"== {label} ==", flush=True)
+        *res, env, cfg_v = measure(args, [*extra, *args.overrides])
+        results[label] = res
+        cfg = cfg or cfg_v
+    main_rows, best, best_val, peer, note = results["preset"]
+    targets = [common.target(f"best_recurrent_mase_h7 ({best})", "<=", 0.85, best_val)]
+    ratio = best_val / peer if best_val is not None and peer else None
+    targets.append(common.target("best_recurrent_mase_h7 / min(ets, arima) mase_h7", "<=", 1.0, ratio))
+    extra = {"note": note, "seeds": list(range(args.seeds)), "config": C.to_dict(cfg),
+             "mase_definition": "MAE / MAE of seasonal naive (period 7) on the same backtest origins and horizon",
+             "torch": torch.__version__}
+    if "full_series" in results:
+        rows, fbest, fval, fpeer, fnote = results["full_series"]
+        extra["full_series"] = {
+            "what": "the same benchmark on the whole series to 2023-03-09 (data.end=\"\"): the backtest then "
+                    "covers Sep 2022..Mar 2023, when Hungary reported weekly",
+            "targets": [common.target(f"best_recurrent_mase_h7 ({fbest})", "<=", 0.85, fval),
+                        common.target("best_recurrent_mase_h7 / min(ets, arima) mase_h7", "<=", 1.0,
+                                      fval / fpeer if fval is not None and fpeer else None)],
+            "note": fnote, "runs": rows}
+    hw_tag = common.hardware_tag(env.device, args.hardware)
+    path = common.write_result("forecast", hw_tag, env.device, common.command_line(), targets, main_rows,
+                               extra=extra, started_load=load_start)
+    print(f"wrote {path}")
+
+
+def measure(args, overrides: list[str]):
+    """Train every model for each seed and score the backtest; returns (rows, best, best_mase_h7, peer, note)."""
+    import time
+
+    from neuralsight import config as C
     from neuralsight.engine import runs
     from neuralsight.engine.trainer import setup
     from neuralsight.tasks import forecast as F
 
-    load_start = common.loadavg()
     seeds = list(range(args.seeds))
     per_seed: list[dict] = []
     train_seconds: dict[str, list[float]] = {}
-    env = None
-    cfg = None
+    classical, classical_seconds = {}, None
+    env = cfg = None
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             sets = [f"train.seed={seed}", "train.progress=false", "position.enabled=false",
-                    f"train.device=\"{args.device}\"", *args.overrides]
+                    f"train.device=\"{args.device}\"", *overrides]
             if args.steps:
                 sets.append(f"train.steps={args.steps}")
             if args.models:
@@ -79,60 +118,44 @@ def main() -> None:
                     classical_seconds = time.perf_counter() - t0
                     classical = {k: cl[k] for k in F.CLASSICAL}
                 except Exception as err:  # statsmodels missing: record why and go on
-                    classical, classical_seconds = {}, None
                     print(f"classical peers skipped: {err}", flush=True)
-            elif args.no_classical:
-                classical, classical_seconds = {}, None
-            fc.update(classical)
+            fc.update(classical)   # deterministic: fitted once, the same forecasts for every seed
             per_seed.append(F.score(fc, prep, origins, m.horizon))
 
     names = list(per_seed[0])
-    runs_out = []
+    rows = []
     summary: dict[str, dict] = {}
     for name in names:
         row = {"model": name}
         for metric in ("mae", "rmse", "mase"):
             for h in HORIZONS:
                 if h <= cfg.model.horizon:
-                    vals = [s[name][f"{metric}_h"][h - 1] for s in per_seed if name in s]
-                    row[f"{metric}_h{h}"] = round(common.median(vals), 4)
-            row[f"{metric}_overall"] = round(common.median([s[name][metric] for s in per_seed if name in s]), 4)
+                    row[f"{metric}_h{h}"] = round(common.median([s[name][f"{metric}_h"][h - 1] for s in per_seed]), 4)
+            row[f"{metric}_overall"] = round(common.median([s[name][metric] for s in per_seed]), 4)
         if "coverage" in per_seed[0][name]:
             row["interval_coverage"] = round(common.median([s[name]["coverage"] for s in per_seed]), 4)
         if name in train_seconds:
             row["train_seconds"] = round(common.median(train_seconds[name]), 2)
             row["seeds"] = len(train_seconds[name])
             row["mase_h7_per_seed"] = [round(s[name]["mase_h"][6], 4) for s in per_seed]
-        elif name in F.CLASSICAL:
-            row["fit_and_forecast_seconds_both_classical"] = round(classical_seconds or 0.0, 2)
-            row["seeds"] = 1
         else:
-            row["seeds"] = 1
+            row["seeds"] = 1 if name in F.CLASSICAL else len(per_seed)
+            if name in F.CLASSICAL:
+                row["fit_and_forecast_seconds_both_classical"] = round(classical_seconds or 0.0, 2)
+        row["backtest"] = f"{cfg.data.backtest_days} steps before {cfg.data.end or 'the end'}"
         summary[name] = row
-        runs_out.append(row)
-
+        rows.append(row)
     recurrent = [k for k in names if k in F.RECURRENT]
     best = min(recurrent, key=lambda k: summary[k]["mase_h7"]) if recurrent else None
     best_val = summary[best]["mase_h7"] if best else None
     peers = [summary[k]["mase_h7"] for k in F.CLASSICAL if k in summary]
     peer = min(peers) if peers else None
-    targets = [common.target(f"best_recurrent_mase_h7 ({best})", "<=", 0.85, best_val)]
-    ratio = best_val / peer if best_val is not None and peer else None
-    targets.append(common.target("best_recurrent_mase_h7 / min(ets, arima) mase_h7", "<=", 1.0, ratio))
-    met = all(t["met"] for t in targets)
-    note = (f"best recurrent model {best}: 7-day MASE {best_val}; naive {summary['naive']['mase_h7']}, "
-            f"better of ETS/ARIMA {peer}. " + ("All targets met." if met else
-            "Not every target is met on this data: see the numbers; the backtest (the last "
-            f"{cfg.data.backtest_days} days, when Hungary reported weekly) is measured as is."))
-    print(note)
-    hw_tag = common.hardware_tag(env.device, args.hardware)
-    path = common.write_result(
-        "forecast", hw_tag, env.device, common.command_line(), targets, runs_out,
-        extra={"note": note, "seeds": seeds, "config": C.to_dict(cfg),
-               "mase_definition": "MAE / MAE of seasonal naive (period 7) on the same backtest origins and horizon",
-               "torch": torch.__version__},
-        started_load=load_start)
-    print(f"wrote {path}")
+    ok = best_val is not None and best_val <= 0.85 and (peer is None or best_val <= peer)
+    note = (f"best recurrent model {best}: median 7-day MASE {best_val}; naive {summary['naive']['mase_h7']}, "
+            f"better of ETS/ARIMA {peer}. " + ("Targets met." if ok else
+            "Not every target is met on this data; the numbers are as measured."))
+    print(note, flush=True)
+    return rows, best, best_val, peer, note, env, cfg
 
 
 if __name__ == "__main__":
