@@ -161,3 +161,22 @@ def test_backtest_scores_baselines_exactly():
     err = (y[origins][:, None] - y[origins[:, None] + torch.arange(1, 8)]).abs().double().mean()
     assert s["naive"]["mae"] == pytest.approx(float(err))
     assert week_ref["naive"]["point"].shape == (len(origins), 7)
+
+
+def test_series_source_takes_csv_setting_data_file_and_catalog(tmp_path, monkeypatch):
+    from neuralsight.errors import DataError as DE
+    from neuralsight.tasks.forecast import load_series, series_source
+
+    path = tmp_path / "mine.csv"
+    path.write_text("day,sales\n" + "\n".join(f"2021-01-{i:02d},{i}" for i in range(1, 29)) + "\n")
+    cfg = _cfg(csv=f'"{path}"', date='"day"', target='"sales"', smoothing='"none"', log1p="false")
+    assert series_source(cfg.data) == path
+    series, raw = load_series(cfg.data)
+    assert series.values.tolist() == list(range(1, 29)) and raw.name == "sales"
+    cfg = _cfg(data_dir=f'"{path}"', date='"day"', target='"sales"', end='"2021-01-10"')
+    assert series_source(cfg.data) == path
+    assert len(load_series(cfg.data)[1]) == 10
+    monkeypatch.setenv("NEURALSIGHT_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("NEURALSIGHT_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(DE, match="dataset 'covid-hu' not found: need hungary_daily_cases.csv"):
+        series_source(_cfg().data)
