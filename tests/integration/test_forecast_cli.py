@@ -42,7 +42,7 @@ def test_train_eval_predict_forecast(tmp_path):
     res = runner.invoke(app, ["predict", str(run_dir), "--horizon", "10", "--out", str(out)])
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader((out / "forecast.csv").open()))
-    assert len(rows) == 10 and rows[0]["date"] == "2023-03-10" and rows[-1]["step"] == "10"
+    assert len(rows) == 10 and rows[0]["date"] == "2022-01-01" and rows[-1]["step"] == "10"
     assert {"lstm", "lstm_q0.1", "lstm_q0.9", "mlp", "naive", "seasonal_naive"} <= set(rows[0])
     assert all(float(r["lstm_q0.1"]) <= float(r["lstm_q0.9"]) for r in rows)
     assert png_nonblank(out / "forecast.png")
