@@ -30,6 +30,7 @@ def test_recurrent_shapes_and_gradients(cell, batch, window, horizon, quantiles)
     x = torch.randn(batch, window)
     y = model(x)
     assert y.shape == (batch, horizon, max(1, len(quantiles)))
+    assert (y.diff(dim=-1) >= 0).all()                      # quantiles never cross
     torch.testing.assert_close(model(x[..., None]), y)      # (B, W) and (B, W, 1) agree
     pinball_loss(y, torch.randn(batch, horizon), quantiles).backward()
     for name, p in model.named_parameters():

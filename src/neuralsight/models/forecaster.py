@@ -42,7 +42,12 @@ class _Head(nn.Module):
         self.linear = nn.Linear(in_features, horizon * self.n_out)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.linear(h).view(h.shape[0], self.horizon, self.n_out)  # (B, H, Q)
+        y = self.linear(h).view(h.shape[0], self.horizon, self.n_out)   # (B, H, Q)
+        if self.n_out > 1:
+            # Quantile heads trained independently can cross; sorting them (monotone rearrangement,
+            # Chernozhukov et al. 2010) never makes the pinball loss worse and keeps lower <= upper.
+            y = y.sort(dim=-1).values
+        return y
 
 
 class RecurrentForecaster(nn.Module):
