@@ -311,7 +311,6 @@ def forecast_at(models: dict, p: Prepared, origins, horizon: int, window: int, q
     """
     import torch
 
-    from neuralsight.data.series import windows  # noqa: F401  (same indexing convention)
     from neuralsight.models.forecaster import classical_forecasts, naive, point_index, seasonal_naive
 
     y = torch.as_tensor(p.values, dtype=torch.float64)
