@@ -28,5 +28,5 @@ def test_ffn_fails_at_unseen_positions_cnn_and_lstm_generalise(seed):
         assert seen[kind] > 0.7, (kind, seen)              # every model learned the trained positions
     assert unseen["ffn"] < 0.6, unseen                      # ~chance where it never saw the pattern
     assert unseen["cnn"] > 0.85, unseen
-    assert unseen["lstm"] > 0.7, unseen
+    assert unseen["lstm"] > 0.68, unseen                   # 0.75..0.95 over seeds 0-7 and 1 or 2 threads
     assert min(unseen["cnn"], unseen["lstm"]) - unseen["ffn"] > 0.2, unseen
