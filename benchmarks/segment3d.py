@@ -1,0 +1,228 @@
+"""Benchmark: V-Net on MSD hippocampus against a MONAI peer, same split, patches, loss and time budget.
+
+Fixed 80/20 split by case of the 260 volumes (listed in the result file). Each model trains through the
+one training loop (engine.trainer.fit) on the same foreground-biased patches and augmentation with
+CE + Dice, for the same training-time budget: a few timed steps calibrate how many optimizer steps fit in
+``--budget`` seconds, so the cosine schedule completes. Validation uses sliding-window inference on whole
+volumes. Recorded per model and seed: Dice anterior (1) / posterior (2), HD95 (mm), volume difference,
+training seconds, volumes/s; the median over seeds is compared with the targets and with the peer.
+
+    python benchmarks/segment3d.py --hardware auto --device cpu --seeds 3 --budget 300
+    python benchmarks/segment3d.py --hardware auto --device cuda --seeds 1 --budget 300
+
+Anchors (MSD test set, not this split): nnU-Net 0.90 / 0.89, MONAI DynUNet 0.90 / 0.88.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import common  # noqa: E402
+
+TARGETS = {"anterior": 0.88, "posterior": 0.87}
+ANCHORS = {"nnU-Net (MSD test)": {"anterior": 0.90, "posterior": 0.89},
+           "MONAI DynUNet (MSD test)": {"anterior": 0.90, "posterior": 0.88}}
+
+
+class PadToMultiple:
+    """Wrap a network that needs sizes divisible by ``multiple``: pad, run, crop (what our V-Net does inside)."""
+
+    def __new__(cls, net, multiple: int):
+        import torch
+
+        from neuralsight.data.volumes import crop_to, pad_to_multiple
+
+        class Wrapped(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = net
+
+            def forward(self, x):
+                padded, size = pad_to_multiple(x, multiple)
+                return crop_to(self.net(padded), size)
+
+        return Wrapped()
+
+
+def peer_model(name: str, num_classes: int):
+    """MONAI's UNet (residual units, the tutorial configuration) or VNet, padded to their size multiple."""
+    from monai.networks.nets import UNet, VNet
+
+    if name == "monai-unet":
+        return PadToMultiple(UNet(spatial_dims=3, in_channels=1, out_channels=num_classes,
+                                  channels=(16, 32, 64, 128), strides=(2, 2, 2), num_res_units=2,
+                                  norm="batch"), 8)
+    if name == "monai-vnet":
+        return PadToMultiple(VNet(spatial_dims=3, in_channels=1, out_channels=num_classes, dropout_prob=0.0,
+                                  dropout_prob_down=0.0, dropout_prob_up=(0.0, 0.0)), 16)
+    raise SystemExit(f"unknown peer {name!r}: monai-unet or monai-vnet")
+
+
+def run_one(label: str, cfg, env, train_cases, val_cases, names, budget: float, peer: str | None):
+    import torch
+
+    from neuralsight.engine.runs import create
+    from neuralsight.engine.trainer import build_optimizer, fit, seed_everything
+    from neuralsight.tasks import segment3d as S
+
+    seed_everything(cfg.train.seed)
+    task = S.Segment3DTask(cfg, env, train_cases, val_cases, names)
+    if peer:
+        task.model = peer_model(peer, len(names)).to(env.device)
+        task.model_spec = {"name": peer, "kwargs": {}}
+    task.eval_cases = val_cases[:4]
+    n_params = sum(p.numel() for p in task.model.parameters())
+
+    # Calibrate: time a few steps (after one warm-up step) on a throwaway copy of the optimizer state.
+    state = {k: v.detach().clone() for k, v in task.model.state_dict().items()}
+    opt = build_optimizer(task.model, cfg.train)
+    times = []
+    for i in range(4):
+        t0 = time.perf_counter()
+        batch = task.get_batch(torch.arange(cfg.train.batch_size) % len(train_cases))
+        with env.autocast():
+            loss = task.training_step(task.model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if env.device.type == "cuda":
+            torch.cuda.synchronize()
+        if i:
+            times.append(time.perf_counter() - t0)
+    task.model.load_state_dict(state)
+    step_time = statistics.median(times)
+    steps = max(10, int(budget / step_time))
+    cfg.train.steps = steps
+    cfg.train.eval_every = steps
+    cfg.train.progress = False
+    seed_everything(cfg.train.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = create("segment3d", label, root=Path(tmp))
+        result = fit(task, env, cfg.train, run, {})
+        run.close()
+    task.model.eval()
+    t0 = time.perf_counter()
+    rows, _ = S.score_cases(task.model, val_cases, cfg, env.device, names, env.autocast)
+    infer = time.perf_counter() - t0
+    s = S.summarize_rows(rows, names)
+    return {"model": label, "seed": cfg.train.seed, "params": n_params, "steps": result.step,
+            "calibrated_step_seconds": round(step_time, 4),
+            "train_seconds": round(result.train_seconds, 2), "patches_per_second": round(result.items_per_second, 2),
+            "dice_anterior": s["dice_anterior"], "dice_posterior": s["dice_posterior"], "dice_mean": s["val_dice"],
+            "hd95_anterior_mm": s["hd95_anterior"], "hd95_posterior_mm": s["hd95_posterior"],
+            "abs_volume_diff_ml_anterior": s.get("vol_absdiff_ml_anterior"),
+            "abs_volume_diff_ml_posterior": s.get("vol_absdiff_ml_posterior"),
+            "volumes_per_second": round(len(val_cases) / max(infer, 1e-9), 3),
+            "metric": "dice_mean", "value": s["val_dice"], "throughput": round(result.items_per_second, 2),
+            "loadavg_after": common.loadavg()}
+
+
+def main(argv=None) -> Path:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--hardware", default="auto", help="result file tag: auto (from the device), cpu, h100, ...")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--budget", type=float, default=300.0, help="training seconds per model and seed")
+    p.add_argument("--peer", default="monai-unet", help="monai-unet, monai-vnet or none")
+    p.add_argument("--base-channels", type=int, default=16)
+    p.add_argument("--kernel-size", type=int, default=5)
+    p.add_argument("--patch", type=int, nargs=3, default=[32, 48, 32])
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="auto: fp32 (TF32 matmuls on CUDA); bf16 autocast overflowed V-Net gradients on CPU")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N cases (smoke runs)")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = p.parse_args(argv)
+
+    from neuralsight import config as C
+    from neuralsight.engine.trainer import setup
+    from neuralsight.tasks import segment3d as S
+
+    if args.precision == "auto":
+        args.precision = "fp32"
+    overrides = [f"data.patch_size={list(args.patch)}", f"model.base_channels={args.base_channels}",
+                 f"model.kernel_size={args.kernel_size}", f"train.batch_size={args.batch_size}",
+                 f"train.lr={args.lr}", f'train.device="{args.device}"', f'train.precision="{args.precision}"',
+                 "train.epochs=0", "train.warmup=0.05", f"data.limit={args.limit}"]
+    cfg = C.build(S.Config, preset="hippocampus", overrides=overrides)
+    env = setup(cfg.train)
+    t0 = time.perf_counter()
+    train_cases, val_cases, names, folder = S.load_split(cfg)
+    load_seconds = time.perf_counter() - t0
+    tag = common.hardware_tag(env.device, args.hardware)
+    print(f"{len(train_cases)} train / {len(val_cases)} val cases from {folder} in {load_seconds:.1f}s; "
+          f"device {env.device} {env.precision}; loadavg {common.loadavg()}", flush=True)
+
+    runs = []
+    loadavg_start = common.loadavg()
+
+    def write(runs, total):
+        def median(model: str, key: str) -> float | None:
+            return common.median([r[key] for r in runs if r["model"] == model])
+
+        summary = {m: {k: median(m, k) for k in ("dice_anterior", "dice_posterior", "dice_mean", "hd95_anterior_mm",
+                                                 "hd95_posterior_mm", "train_seconds", "volumes_per_second")}
+                   for m, _ in models}
+        ours = summary["vnet"]
+        targets = [common.target(f"dice_{k}_median", ">=", v, ours[f"dice_{k}"]) for k, v in TARGETS.items()]
+        if args.peer != "none":
+            peer = summary[args.peer]
+            for k in ("mean", "anterior", "posterior"):
+                a, b = ours[f"dice_{k}"], peer[f"dice_{k}"]
+                ratio = a / b if a is not None and b else None
+                targets.append(common.target(f"dice_{k}_ratio_vs_{args.peer}_equal_time", ">=", 1.0, ratio))
+        hw = common.hardware(env.device)
+        hw["loadavg_start"] = loadavg_start
+        hw["loadavg_end"] = hw.pop("loadavg")
+        hw["precision"] = env.precision
+        result = {
+            "benchmark": "segment3d", "date": time.strftime("%Y-%m-%d %H:%M:%S"), "git": common.git_commit(),
+            "hardware": hw, "command": common.command_line(),
+            "targets": targets, "runs": runs, "median": summary, "anchors": ANCHORS,
+            "budget_seconds_per_run": args.budget, "cpu_time_needed_note":
+                "train_seconds is the training time each model used on this hardware for the Dice recorded",
+            "setup": {"patch_size": list(args.patch), "batch_size": args.batch_size, "lr": args.lr, "loss": "dice_ce",
+                      "base_channels": args.base_channels, "kernel_size": args.kernel_size, "depth": cfg.model.depth,
+                      "inference": "sliding window, overlap 0.5, Gaussian blending", "load_seconds": round(load_seconds, 2)},
+            "split": {"seed": cfg.data.split_seed, "train": [c.name for c in train_cases],
+                      "val": [c.name for c in val_cases]},
+        }
+        result["runs_completed"] = f"{len(runs)} of {total}"
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"segment3d-{tag}.json"
+        from neuralsight.engine.checkpoint import atomic_write_json
+
+        atomic_write_json(path, result)
+        return path, targets, summary
+
+    models = [("vnet", None)] + ([(args.peer, args.peer)] if args.peer != "none" else [])
+    total = args.seeds * len(models)
+    path = None
+    for seed in range(args.seeds):
+        for label, peer in models:
+            run_cfg = C.build(S.Config, preset="hippocampus", overrides=overrides + [f"train.seed={seed}"])
+            r = run_one(label, run_cfg, env, train_cases, val_cases, names, args.budget, peer)
+            runs.append(r)
+            print(json.dumps({k: r[k] for k in ("model", "seed", "steps", "train_seconds", "dice_anterior",
+                                                "dice_posterior", "hd95_anterior_mm", "volumes_per_second")}),
+                  flush=True)
+            # Written after every run, so a benchmark stopped early still leaves what it measured.
+            path, targets, summary = write(runs, total)
+    print(json.dumps({"targets": targets, "median": summary}, indent=2))
+    print(f"wrote {path}")
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""V-Net: fully convolutional volumetric segmentation (Milletari, Navab, Ahmadi 2016, arXiv:1606.04797).
+
+The U-Net idea for 3D data. Each stage is a stack of 5x5x5 convolutions whose output is added to the
+stage's input (a residual stage), PReLU non-linearities, strided 2x2x2 convolutions instead of pooling
+to go down, transposed 2x2x2 convolutions to go up, and skip connections that concatenate the encoder's
+features into the decoder. The paper's stage depths are 1, 2, 3, 3, 3 convolutions going down and
+3, 3, 2, 1 going up, starting at 16 channels and doubling per level.
+
+Differences from the paper, all options: a normalisation layer after each convolution (the paper had
+none; MONAI's ``VNet`` uses batch norm, which trains much faster), dropout, width and depth.
+Any input size works: the volume is padded up to a multiple of ``2**depth`` and the output is cropped
+back, so ``forward`` returns logits of the input's exact spatial size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neuralsight.models import register_model
+
+PAPER_CONVS = (1, 2, 3, 3, 3)
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm3d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm3d(channels, affine=True)
+    if kind == "group":
+        return nn.GroupNorm(min(8, channels), channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be batch, instance, group or none, got {kind!r}")
+
+
+class ConvNormAct(nn.Sequential):
+    """Conv3d (same padding) -> norm -> PReLU; with ``act=False`` the PReLU is left to the caller."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, norm: str, act: bool = True):
+        layers: list[nn.Module] = [
+            nn.Conv3d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=norm == "none"),
+            _norm(norm, out_channels),
+        ]
+        if act:
+            layers.append(nn.PReLU(out_channels))
+        super().__init__(*layers)
+
+
+class ResidualStage(nn.Module):
+    """``num_convs`` 5x5x5 convolutions; the stage input is added before the last PReLU (paper Fig. 1)."""
+
+    def __init__(self, in_channels: int, channels: int, num_convs: int, kernel_size: int, norm: str,
+                 dropout: float = 0.0):
+        super().__init__()
+        convs = []
+        for i in range(num_convs):
+            last = i == num_convs - 1
+            convs.append(ConvNormAct(in_channels if i == 0 else channels, channels, kernel_size, norm, act=not last))
+        self.convs = nn.Sequential(*convs)
+        self.act = nn.PReLU(channels)
+        self.dropout = nn.Dropout3d(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.act(self.convs(x) + residual))  # (B, C, D, H, W)
+
+
+class DownConv(nn.Module):
+    """Strided 2x2x2 convolution halving the size and doubling the channels (replaces pooling)."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str):
+        super().__init__()
+        self.conv = nn.Conv3d(in_channels, out_channels, 2, stride=2, bias=norm == "none")
+        self.norm = _norm(norm, out_channels)
+        self.act = nn.PReLU(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x)))  # (B, 2C, D/2, H/2, W/2)
+
+
+class UpConv(nn.Module):
+    """Transposed 2x2x2 convolution doubling the size (the paper's "de-convolution")."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str):
+        super().__init__()
+        self.conv = nn.ConvTranspose3d(in_channels, out_channels, 2, stride=2, bias=norm == "none")
+        self.norm = _norm(norm, out_channels)
+        self.act = nn.PReLU(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x)))  # (B, C_out, 2D, 2H, 2W)
+
+
+class VNet(nn.Module):
+    """V-Net for volumes ``(B, in_channels, D, H, W)`` -> logits ``(B, num_classes, D, H, W)``.
+
+    Args:
+        in_channels: image channels (1 for MRI/CT).
+        num_classes: output classes including background.
+        base_channels: channels of the first stage (paper: 16); level ``l`` has ``base_channels * 2**l``.
+        depth: number of down-convolutions (paper: 4); inputs are padded to a multiple of ``2**depth``.
+        kernel_size: convolution size inside the stages (paper: 5).
+        num_convs: ``depth + 1`` convolution counts per encoder stage, from the top; the decoder mirrors
+            them (default the paper's 1, 2, 3, 3, 3, cut to ``depth + 1`` entries, 3 beyond five).
+        norm: "batch", "instance", "group" or "none" (paper: none).
+        dropout: channel dropout after the deeper stages (0 disables it).
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 2, base_channels: int = 16, depth: int = 4,
+                 kernel_size: int = 5, num_convs: list[int] | tuple[int, ...] | None = None,
+                 norm: str = "batch", dropout: float = 0.0):
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        if num_convs is not None:
+            convs = list(num_convs)
+        else:
+            convs = list(PAPER_CONVS[: depth + 1]) + [3] * max(0, depth + 1 - len(PAPER_CONVS))
+        if len(convs) != depth + 1 or min(convs) < 1:
+            raise ValueError(f"num_convs needs depth + 1 = {depth + 1} positive entries, got {list(num_convs)}")
+        self.in_channels, self.num_classes, self.depth = in_channels, num_classes, depth
+        widths = [base_channels * 2**level for level in range(depth + 1)]
+
+        # Input stage: the paper adds the input, replicated to 16 channels, to the first stage's output.
+        self.stem = ResidualStage(in_channels, widths[0], convs[0], kernel_size, norm)
+        self.down = nn.ModuleList()
+        self.encoder = nn.ModuleList()
+        for level in range(1, depth + 1):
+            self.down.append(DownConv(widths[level - 1], widths[level], norm))
+            drop = dropout if level >= depth - 1 else 0.0
+            self.encoder.append(ResidualStage(widths[level], widths[level], convs[level], kernel_size, norm, drop))
+        self.up = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        for level in range(depth - 1, -1, -1):
+            # Up-convolve to the skip's width and concatenate it, so the decoder stage works at twice
+            # the level's width like the paper (e.g. 256 -> 128 up + 128 skip); its input is its residual.
+            below = widths[depth] if level == depth - 1 else 2 * widths[level + 1]
+            self.up.append(UpConv(below, widths[level], norm))
+            drop = dropout if level >= depth - 2 else 0.0
+            self.decoder.append(ResidualStage(2 * widths[level], 2 * widths[level], convs[level], kernel_size,
+                                              norm, drop))
+        self.head = nn.Conv3d(widths[0] * 2, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 5:
+            raise ValueError(f"VNet expects (B, C, D, H, W), got shape {tuple(x.shape)}")
+        size = x.shape[2:]
+        m = 2**self.depth
+        pad = [(-s) % m for s in size]
+        if any(pad):
+            # F.pad lists the last dimension first.
+            x = F.pad(x, [p for d in reversed(pad) for p in (0, d)])
+        h = self.stem(x, _tile_channels(x, self.stem.act.num_parameters))  # (B, C0, D, H, W)
+        skips = [h]
+        for down, stage in zip(self.down, self.encoder, strict=True):
+            d = down(h)                             # (B, 2C, D/2, H/2, W/2)
+            h = stage(d, d)
+            skips.append(h)
+        skips.pop()
+        for up, stage in zip(self.up, self.decoder, strict=True):
+            u = up(h)                               # (B, C/2, 2D, 2H, 2W)
+            cat = torch.cat([u, skips.pop()], 1)    # (B, C, 2D, 2H, 2W)
+            h = stage(cat, cat)
+        logits = self.head(h)                       # (B, num_classes, D, H, W) padded
+        return logits[(...,) + tuple(slice(0, s) for s in size)]
+
+
+def _tile_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """The input replicated along channels to ``channels`` (the paper adds the 1-channel input to 16)."""
+    reps = -(-channels // x.shape[1])
+    return x.repeat(1, reps, 1, 1, 1)[:, :channels]  # (B, channels, D, H, W)
+
+
+@register_model("vnet")
+def vnet(**kwargs) -> VNet:
+    return VNet(**kwargs)
