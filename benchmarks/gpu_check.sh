@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks, run on a lent GPU machine over a copy of this tree (see README "Running on a GPU").
 #   bash benchmarks/gpu_check.sh A   # engine GPU paths (fp16, bf16, compile), Fashion-MNIST, text generation
-#   bash benchmarks/gpu_check.sh B   # 2D segmentation (pets, liver) and 3D segmentation (hippocampus)
+#   bash benchmarks/gpu_check.sh B   # text generation (LSTM), 2D segmentation (pets), 3D segmentation (hippocampus)
 # Data: $NEURALSIGHT_DATA (default .devcarry/data); extra wheels (nibabel, monai) from .whl/ when present.
 # Every step has its own timeout and copies its result JSON to $OUT as soon as it ends.
 set -u
@@ -33,8 +33,9 @@ A)
   step "textgen (120 s LSTM + 20 s per cell + romeo 20 s)" 260 python3 benchmarks/textgen.py --hardware "$TAG" --device cuda --seeds 1 --compare-budget 20 --romeo-budget 20
   ;;
 B)
-  step "segmentation pets+liver (60 s per model)" 330 python3 benchmarks/segmentation.py --hardware "$TAG" --device cuda --seeds 1 --budget 60 --datasets pets,liver
-  step "segment3d (60 s per model)" 200 python3 benchmarks/segment3d.py --hardware "$TAG" --device cuda --seeds 1 --budget 60
+  step "textgen (120 s LSTM)" 190 python3 benchmarks/textgen.py --hardware "$TAG" --device cuda --seeds 1 --cells "" --romeo-budget 0
+  step "segmentation pets (50 s per model)" 170 python3 benchmarks/segmentation.py --hardware "$TAG" --device cuda --seeds 1 --budget 50 --datasets pets
+  step "segment3d (40 s per model)" 120 python3 benchmarks/segment3d.py --hardware "$TAG" --device cuda --seeds 1 --budget 40
   ;;
 esac
 ls -la "$OUT"
