@@ -34,6 +34,7 @@ test: $(STAMP)
 
 # Every benchmark script (benchmarks/common.py is their shared helper, not a benchmark).
 bench: $(STAMP)
+	$(PY) -m pip install -q torch==2.13.0 -e '.[bench]'
 	@set -e; for f in benchmarks/*.py; do \
 	  case "$$f" in */common.py|*/__init__.py) continue;; esac; \
 	  echo "== $$f"; $(PY) "$$f" --hardware auto; \

@@ -61,7 +61,7 @@ def probe_step_time(preset: str, device_name: str, overrides: list[str], steps: 
     t0 = time.perf_counter()
     for _ in range(steps):
         loss = step()
-    float(loss)
+    float(loss.detach())
     if env.device.type == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - t0) / steps

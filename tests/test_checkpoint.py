@@ -132,3 +132,29 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
         tmp.write_bytes(b"partial")
         raise RuntimeError("disk full")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]
+
+
+def test_tied_and_storage_sharing_weights_round_trip(tmp_path):
+    """cuDNN RNNs keep weights as views of one flat buffer and CharRNN ties embedding and decoder:
+    safetensors refuses shared storage, so save copies every entry out and load restores both."""
+    import torch
+    from torch import nn
+
+    from neuralsight.engine import checkpoint as ckpt
+
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            flat = torch.randn(30)
+            self.a = nn.Parameter(flat[:12].view(3, 4))  # views into one storage, like cuDNN's flat buffer
+            self.b = nn.Parameter(flat[12:].view(3, 6))
+            self.embed = nn.Embedding(5, 4)
+            self.head = nn.Linear(4, 5, bias=False)
+            self.head.weight = self.embed.weight  # tied
+
+    src, dst = Shared(), Shared()
+    ckpt.save(tmp_path, "best", src, {"name": "shared", "kwargs": {}}, {"step": 3})
+    ckpt.load_weights(dst, tmp_path, "best")
+    for k, v in src.state_dict().items():
+        assert torch.equal(v, dst.state_dict()[k]), k
+    assert dst.head.weight is dst.embed.weight

@@ -58,7 +58,8 @@ def test_layer_summary_counts_params_and_macs():
 
 def test_overfit_one_batch():
     torch.manual_seed(0)
-    model = create_model("cnn", preset="fast", in_channels=1, num_classes=10, image_size=[28, 28], dropout=0.0)
+    stages = [parse_stage("c8 k3 bn max2"), parse_stage("c16 k3 bn min2")]
+    model = create_model("cnn", stages=stages, dense=[32], in_channels=1, num_classes=10, image_size=[28, 28])
     x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(60):

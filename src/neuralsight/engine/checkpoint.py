@@ -110,6 +110,16 @@ def set_rng_state(plain: dict, tensors: dict) -> None:
         torch.cuda.set_rng_state_all(tensors["cuda"])
 
 
+def weights_for_saving(model) -> dict:
+    """Every state-dict entry as its own contiguous CPU tensor.
+
+    safetensors refuses tensors that share storage. cuDNN's RNNs keep all their weights as views into one
+    flat buffer, and tied weights (embedding = decoder) share one tensor, so each entry is copied out.
+    Loading sets tied parameters twice with the same values.
+    """
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in unwrap(model).state_dict().items()}
+
+
 def save(directory: Path, tag: str, model, spec: dict, state: dict,
          optimizer=None, scheduler=None, extra: dict | None = None) -> None:
     """Save weights, JSON state and (with an optimizer) the training state under ``tag``.
@@ -118,13 +128,13 @@ def save(directory: Path, tag: str, model, spec: dict, state: dict,
     by a crash between two renames from a whole one.
     """
     import torch
-    from safetensors.torch import save_model
+    from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     step = int(state.get("step", 0))
     with atomic_path(directory / f"{tag}.safetensors") as tmp:
-        save_model(unwrap(model), str(tmp), metadata={"step": str(step), "model": spec.get("name", "")})
+        save_file(weights_for_saving(model), str(tmp), metadata={"step": str(step), "model": spec.get("name", "")})
     plain_rng, tensor_rng = rng_state()
     if optimizer is not None:
         blob = {"step": step, "optimizer": optimizer.state_dict(), "rng": tensor_rng}
@@ -167,20 +177,27 @@ def read_state(directory: Path, tag: str) -> dict:
 
 
 def load_weights(model, directory: Path, tag: str, device="cpu") -> None:
+    """Load ``<tag>.safetensors`` into ``model`` (strict: every key present, none extra, shapes equal)."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_model
+    from safetensors.torch import load_file
 
     path = Path(directory) / f"{tag}.safetensors"
     if not path.is_file():
         raise CheckpointError(f"checkpoint weights {path} are missing")
     try:
-        missing, unexpected = load_model(unwrap(model), str(path), strict=False, device=str(device))
+        weights = load_file(str(path), device=str(device))
     except (SafetensorError, OSError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint weights {path} could not be read: {err}") from None
-    if missing or unexpected:
+    target = unwrap(model)
+    expected = target.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(weights) if expected[k].shape != weights[k].shape)
+    if missing or unexpected or wrong:
         raise CheckpointError(
-            f"checkpoint weights {path} do not fit the model: missing {sorted(missing)[:3]}, "
-            f"unexpected {sorted(unexpected)[:3]}")
+            f"checkpoint weights {path} do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}, "
+            f"wrong shape {wrong[:3]}", "was the run trained with a different model configuration?")
+    target.load_state_dict(weights, strict=True)
 
 
 def load_training_state(directory: Path, tag: str, device="cpu") -> dict:

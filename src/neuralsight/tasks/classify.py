@@ -255,25 +255,27 @@ def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
             "confusion": cm.tolist(), "most_confused": pairs, "n": int(len(t))}
 
 
-def write_figures(fig_dir: Path, split: Split, out: dict, classes: list[str], seed: int = 0) -> dict:
-    """Confusion matrix, prediction gallery and top losses as PNGs; returns their paths."""
+def write_figures(fig_dir: Path, split: Split, out: dict, classes: list[str], seed: int = 0,
+                  prefix: str = "") -> dict:
+    """Confusion matrix, prediction gallery and top losses as PNGs (``prefix`` + name); returns their paths."""
     import torch
 
     from neuralsight.viz import classify as vf
 
     res = classification_metrics(split.y, out["pred"], classes)
-    paths = {"confusion": vf.confusion_matrix(res["confusion"], classes, fig_dir / "confusion_matrix.png")}
+    paths = {"confusion": vf.confusion_matrix(res["confusion"], classes, fig_dir / f"{prefix}confusion_matrix.png")}
     g = torch.Generator().manual_seed(seed)
     n = len(split.y)
     pick = torch.randperm(n, generator=g)[: min(18, n)].to(split.y.device)
     conf = out["prob"].max(-1).values
     paths["gallery"] = vf.gallery(split.x[pick].cpu().numpy(), split.y[pick].cpu(), out["pred"][pick].cpu(),
-                                  conf[pick].cpu(), classes, fig_dir / "gallery.png",
-                                  title="test predictions (green: right, red: wrong)")
+                                  conf[pick].cpu(), classes, fig_dir / f"{prefix}gallery.png",
+                                  title=f"{prefix or 'test_'}predictions (green: right, red: wrong)".replace("_", " "))
     worst = out["loss"].argsort(descending=True)[: min(18, n)]
     p_true = out["prob"][worst, split.y[worst]]
     paths["top_losses"] = vf.top_losses(split.x[worst].cpu().numpy(), split.y[worst].cpu(), out["pred"][worst].cpu(),
-                                        p_true.cpu(), out["loss"][worst].cpu(), classes, fig_dir / "top_losses.png")
+                                        p_true.cpu(), out["loss"][worst].cpu(), classes,
+                                        fig_dir / f"{prefix}top_losses.png")
     return paths
 
 
@@ -322,7 +324,9 @@ def final_evaluation(model, data: Data, split: Split, cfg: Config, env, run_dir:
         out = predict_split(model, split, cfg.data.eval_batch_size, fmt)
     res = classification_metrics(split.y, out["pred"], data.classes)
     res["loss"] = float(out["loss"].mean())
-    paths = write_figures(Path(run_dir) / "figures", split, out, data.classes, seed)
+    # The report shows the test figures; another split's figures get its name as a prefix.
+    paths = write_figures(Path(run_dir) / "figures", split, out, data.classes, seed,
+                          prefix="" if name == "test" else f"{name}_")
     res["figures"] = {k: str(Path(v).name) for k, v in paths.items()}
     atomic_write_json(Path(run_dir) / f"eval_{name}.json", res)
     return {"accuracy": res["accuracy"], "test_loss": res["loss"], "macro_f1": res["macro_f1"],
