@@ -75,7 +75,7 @@ def target(name: str, op: str, goal: float, measured: float | None) -> dict:
 def write_result(name: str, hw_tag: str, device, command: str, targets: list[dict], runs: list[dict],
                  extra: dict | None = None, started_load: list[float] | None = None) -> Path:
     """Write ``benchmarks/results/<name>-<hw_tag>.json`` atomically; returns the path."""
-    from neuralsight.engine.checkpoint import atomic_write_json
+    from neuralsight.io import atomic_write_json
 
     hw = hardware(device)
     if started_load is not None:

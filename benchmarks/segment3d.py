@@ -183,7 +183,7 @@ def main(argv=None) -> Path:
         result["runs_completed"] = f"{len(runs)} of {total}"
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"segment3d-{tag}.json"
-        from neuralsight.engine.checkpoint import atomic_write_json
+        from neuralsight.io import atomic_write_json
 
         atomic_write_json(path, result)
         return path, targets, summary

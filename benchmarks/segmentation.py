@@ -166,7 +166,7 @@ def main(argv=None) -> int:
               "targets": targets, "runs": runs}
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"segmentation-{tag}.json"
-    from neuralsight.engine.checkpoint import atomic_write_json
+    from neuralsight.io import atomic_write_json
 
     atomic_write_json(path, result)
     print(f"wrote {path}")

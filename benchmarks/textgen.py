@@ -216,7 +216,7 @@ def main(argv=None) -> int:
         "total_seconds": round(time.time() - started, 1),
     }
     out = args.out or ROOT / "benchmarks" / "results" / f"textgen-{tag}.json"
-    from neuralsight.engine.checkpoint import atomic_write_json
+    from neuralsight.io import atomic_write_json
 
     atomic_write_json(out, result)
     print(f"wrote {out}: median best val loss {median} (target {target}, met={met})")

@@ -8,6 +8,7 @@ import pickle
 import pytest
 import torch
 
+from neuralsight import io as nsio
 from neuralsight.engine import checkpoint as ckpt
 from neuralsight.errors import CheckpointError
 
@@ -122,13 +123,13 @@ def test_torn_checkpoint_is_detected(tmp_path):
 
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     target = tmp_path / "f.json"
-    ckpt.atomic_write_json(target, {"a": 1})
+    nsio.atomic_write_json(target, {"a": 1})
     with pytest.raises(TypeError):
-        ckpt.atomic_write_json(target, {"a": object()})
+        nsio.atomic_write_json(target, {"a": object()})
     assert json.loads(target.read_text()) == {"a": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]  # no temporary left behind
 
-    with pytest.raises(RuntimeError), ckpt.atomic_path(tmp_path / "g.png") as tmp:
+    with pytest.raises(RuntimeError), nsio.atomic_path(tmp_path / "g.png") as tmp:
         tmp.write_bytes(b"partial")
         raise RuntimeError("disk full")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]

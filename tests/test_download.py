@@ -18,6 +18,7 @@ from neuralsight.data import catalog
 from neuralsight.data.catalog import Dataset, Download, Layout
 from neuralsight.data.download import Interrupted, fetch_dataset, fetch_file, unpack
 from neuralsight.errors import DataError
+from neuralsight.io import cache_root
 
 PAYLOAD = bytes(range(256)) * 40          # 10,240 bytes
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -413,8 +414,8 @@ def test_locate_reports_download_failure(monkeypatch, tmp_path):
 
 def test_default_paths_unused(tmp_path):
     # guard: the autouse fixture keeps every test inside tmp_path
-    assert catalog.cache_root() == tmp_path / "cache"
-    assert Path.home() / ".cache" / "neuralsight" != catalog.cache_root()
+    assert cache_root() == tmp_path / "cache"
+    assert Path.home() / ".cache" / "neuralsight" != cache_root()
 
 
 def test_fetch_covid_derives_the_series(server, monkeypatch, tmp_path):

@@ -12,6 +12,7 @@ import torch
 from engine_toy import Config
 from toy_task import ToyTask
 
+from neuralsight import io as nsio
 from neuralsight.config import TrainConfig
 from neuralsight.engine import checkpoint as ckpt
 from neuralsight.engine import runs, trainer
@@ -161,7 +162,7 @@ def test_resume_drops_records_logged_after_the_checkpoint(tmp_path):
     assert state["step"] == 12
     run.log({"kind": "train", "step": 13, "loss": 1.0})
     state["step"] = 6
-    ckpt.atomic_write_json(run.checkpoints / "last.json", state)
+    nsio.atomic_write_json(run.checkpoints / "last.json", state)
     cfg, env, task, _ = make(tmp_path, "x", steps=12, eval_every=6, log_every=2)
     with pytest.raises(Exception, match="torn"):  # weights are from step 12, the state says 6
         trainer.fit(task, env, cfg.train, run, {}, resume=True)

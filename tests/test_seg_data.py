@@ -13,6 +13,7 @@ from PIL import Image
 from neuralsight.data import images as I
 from neuralsight.data.augment import AugmentConfig, augment
 from neuralsight.errors import DataError
+from neuralsight.io import cache_dir
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +48,7 @@ def test_folder_pairing_and_binary_masks(tmp_path):
     assert set(np.unique(arrays.masks[0, :11])) == {0, 1} and (arrays.masks[0, 11:] == I.IGNORE).all()
     cached = I.decode_pairs(pairs, 16, I.MaskSpec("auto"))       # second call reads the cache
     assert np.array_equal(cached.masks, arrays.masks)
-    assert len(list(I.cache_root().glob("16px-*.npz"))) == 1
+    assert len(list(cache_dir("seg-cache").glob("16px-*.npz"))) == 1
 
 
 def test_missing_partner_errors_name_the_file(tmp_path):

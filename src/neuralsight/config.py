@@ -3,7 +3,7 @@
 A task config is a dataclass whose fields are sections (``data``, ``model``, ``train``, ...), each a
 dataclass of plain fields. Every field may carry ``metadata`` with ``choices``, ``min`` and ``max``;
 ``validate`` checks types and ranges and raises :class:`ConfigError` naming the key, the value and what
-is allowed. Presets live in ``configs/<name>.toml``; a preset's optional ``[quick]`` table holds dotted
+is allowed. Presets live in the package, ``neuralsight/configs/<name>.toml``; a preset's optional ``[quick]`` table holds dotted
 overrides applied by ``--quick`` (tiny budgets for smoke runs and the demo).
 """
 
@@ -24,7 +24,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 def choice(default: Any, choices: tuple, help: str = "") -> Any:
@@ -221,7 +220,7 @@ def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
 def load_toml(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; pass a TOML file such as configs/fashion.toml")
+        raise ConfigError(f"config file {path} does not exist; pass an existing TOML file, or --preset NAME")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
@@ -238,8 +237,23 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def preset_dir():
+    """The presets shipped inside the package (``neuralsight/configs/*.toml``), wherever it is installed."""
+    from importlib.resources import files
+
+    return files("neuralsight") / "configs"
+
+
+def list_presets() -> list[str]:
+    return sorted(p.name[:-5] for p in preset_dir().iterdir() if p.name.endswith(".toml"))
+
+
 def preset_path(name: str) -> Path:
-    return CONFIG_DIR / f"{name}.toml"
+    """The file of preset ``name``; a :class:`ConfigError` listing the presets when there is none."""
+    path = Path(str(preset_dir() / f"{name}.toml"))
+    if not path.is_file():
+        raise ConfigError(f"preset '{name}' not found", f"available presets: {', '.join(list_presets())}")
+    return path
 
 
 def build(cls: type, preset: str | None = None, file: Path | None = None,

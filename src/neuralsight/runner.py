@@ -81,9 +81,8 @@ def resolve_config(task_name: str, opts: TrainOptions):
             C.set_dotted(data, key, value)
         return task, C.from_dict(task.Config, data)
     preset = opts.preset or getattr(task, "PRESET", None)
-    if preset and not C.preset_path(preset).is_file():
-        raise UserError(f"preset '{preset}' not found in {C.CONFIG_DIR}",
-                        f"available: {', '.join(sorted(p.stem for p in C.CONFIG_DIR.glob('*.toml')))}")
+    if preset:
+        C.preset_path(preset)  # a clear error naming the available presets
     return task, C.build(task.Config, preset=preset, file=opts.config_file, overrides=overrides, quick=opts.quick)
 
 
@@ -91,9 +90,9 @@ def train(task_name: str, opts: TrainOptions) -> Path:
     """Train one task end to end; returns the run directory (with report.html)."""
     from neuralsight.engine import distributed as dist
     from neuralsight.engine import runs
-    from neuralsight.engine.checkpoint import atomic_write_text
     from neuralsight.engine.device import describe_hardware
     from neuralsight.engine.trainer import setup
+    from neuralsight.io import atomic_write_text
 
     task, cfg = resolve_config(task_name, opts)
     env = setup(cfg.train)

@@ -97,6 +97,7 @@ def fetch(name: str = typer.Argument(..., help="Dataset name (see `neuralsight d
         from neuralsight.data import catalog
         from neuralsight.data.download import fetch_dataset
         from neuralsight.errors import DataError
+        from neuralsight.io import cache_dir
 
         entry = catalog.get(name)
         found = catalog.find(name)
@@ -106,7 +107,7 @@ def fetch(name: str = typer.Argument(..., help="Dataset name (see `neuralsight d
         if not entry.downloads:
             raise DataError(catalog.missing_message(name), "this dataset has no direct download")
         try:
-            target = fetch_dataset(entry, catalog.cache_dir(name), progress=progress, timeout=timeout)
+            target = fetch_dataset(entry, cache_dir(name), progress=progress, timeout=timeout)
         except DataError as err:
             raise DataError(catalog.missing_message(name, download_error=err.message),
                             err.hint) from None

@@ -25,9 +25,9 @@ def register(app: typer.Typer) -> None:
         from neuralsight.cli import guard
 
         with guard():
-            from neuralsight.engine.checkpoint import atomic_write_json
             from neuralsight.engine.device import resolve_device
             from neuralsight.errors import UserError
+            from neuralsight.io import atomic_write_json
             from neuralsight.tasks.position import PATTERN, PositionSpec, plot, run_experiment
 
             n_pos = length - len(PATTERN) + 1

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuralsight.errors import DataError
+from neuralsight.io import cache_dir, cache_root
 
 # --------------------------------------------------------------------------------------------- model
 
@@ -354,13 +355,6 @@ def get(name: str) -> Dataset:
     return CATALOG[name]
 
 
-def cache_root() -> Path:
-    root = os.environ.get("NEURALSIGHT_CACHE") or Path.home() / ".cache" / "neuralsight"
-    return Path(root).expanduser()
-
-
-def cache_dir(name: str) -> Path:
-    return cache_root() / name
 
 
 def candidates(name: str, data_dir: Path | str | None = None) -> list[Path]:
@@ -524,7 +518,7 @@ def _save_stamp(key: str, fingerprint: str) -> None:
     stamps = _load_stamps()
     stamps[key] = fingerprint
     try:
-        from neuralsight.engine.checkpoint import atomic_write_text
+        from neuralsight.io import atomic_write_text
 
         cache_root().mkdir(parents=True, exist_ok=True)
         atomic_write_text(cache_root() / STAMPS, json.dumps(stamps, indent=1, sort_keys=True))
@@ -690,7 +684,7 @@ def derive_hungary(raw_csv: Path, out_csv: Path) -> Path:
         cumulative = int(float(value))
         out.write(f"{year:04d}-{month:02d}-{day:02d},{cumulative - previous},{cumulative}\n")
         previous = cumulative
-    from neuralsight.engine.checkpoint import atomic_write_text
+    from neuralsight.io import atomic_write_text
 
     atomic_write_text(out_csv, out.getvalue())
     return out_csv

@@ -28,8 +28,9 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from neuralsight.data.catalog import PREPARE, Dataset, Download, cache_root, check
+from neuralsight.data.catalog import PREPARE, Dataset, Download, check
 from neuralsight.errors import DataError
+from neuralsight.io import cache_root
 
 TIMEOUT = 30.0            # seconds a socket may stay silent (connect or read)
 CHUNK = 1 << 16

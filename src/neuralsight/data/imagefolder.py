@@ -12,10 +12,10 @@ Images are decoded once, fitted to ``image_size`` (see :func:`preprocess`) and c
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from neuralsight.errors import DataError
+from neuralsight.io import cache_dir
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 
@@ -85,9 +85,6 @@ def _scan(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     return classes, items
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("NEURALSIGHT_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "neuralsight") / "imagefolder"
 
 
 def _decode_all(items, image_size, channels, warn):
@@ -138,7 +135,7 @@ def load_image_folder(root: Path | str, image_size: tuple[int, int] = (28, 28), 
                         f"folder(s), {len(items)} image(s))", "layout: DIR/<class>/<image>.png")
     key = hashlib.sha256(repr((str(train_root.resolve()), image_size, channels, split_dirs,
                                [(str(p), p.stat().st_mtime_ns, c) for p, c in items + test_items])).encode())
-    cache = _cache_dir() / f"{key.hexdigest()[:20]}.npz"
+    cache = cache_dir("imagefolder") / f"{key.hexdigest()[:20]}.npz"
     if cache.is_file():
         try:
             z = np.load(cache)
@@ -160,7 +157,7 @@ def load_image_folder(root: Path | str, image_size: tuple[int, int] = (28, 28), 
     if len(xtr) == 0:
         raise DataError(f"no readable images under {train_root}")
     try:
-        from neuralsight.engine.checkpoint import atomic_path
+        from neuralsight.io import atomic_path
 
         with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, xtr=xtr, ytr=ytr, xte=xte, yte=yte)

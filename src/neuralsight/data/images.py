@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from neuralsight.errors import DataError
+from neuralsight.io import cache_dir
 
 IGNORE = 255
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -309,9 +309,6 @@ def split_by_group(pairs: list[Pair], val_fraction: float, seed: int = 0) -> tup
 
 
 # ----------------------------------------------------------------------------------------------- cache
-def cache_root() -> Path:
-    root = os.environ.get("NEURALSIGHT_CACHE") or Path.home() / ".cache" / "neuralsight"
-    return Path(root) / "seg-cache"
 
 
 def _fingerprint(pairs: list[Pair], size: int, spec: MaskSpec) -> str:
@@ -333,7 +330,7 @@ def decode_pairs(pairs: list[Pair], size: int, spec: MaskSpec, cache: bool = Tru
         DataError: a file that cannot be decoded, or a mask whose size differs from its image.
     """
     key = _fingerprint(pairs, size, spec)
-    path = cache_root() / f"{size}px-{key}.npz"
+    path = cache_dir("seg-cache") / f"{size}px-{key}.npz"
     if cache and path.is_file():
         try:
             with np.load(path) as z:
@@ -369,7 +366,7 @@ def decode_pairs(pairs: list[Pair], size: int, spec: MaskSpec, cache: bool = Tru
         sizes = [one(i) for i in range(n)]
     if cache:
         try:
-            from neuralsight.engine.checkpoint import atomic_path
+            from neuralsight.io import atomic_path
 
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:

@@ -438,7 +438,7 @@ def write_label_nifti(path: Path, label, affine, header=None) -> Path:
     import nibabel as nib
     import numpy as np
 
-    from neuralsight.engine.checkpoint import atomic_path
+    from neuralsight.io import atomic_path
 
     data = np.asarray(label).astype(np.uint8)
     if header is not None:

@@ -13,64 +13,12 @@ and records the step, so a crash mid-save leaves the previous checkpoint loadabl
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
 
 from neuralsight.errors import CheckpointError
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(obj):
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def atomic_path(path: Path):
-    """Context manager yielding a temporary path that is renamed to ``path`` on success."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def _cm():
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
-        os.close(fd)
-        try:
-            yield Path(tmp)
-            os.replace(tmp, p)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-
-    return _cm()
+from neuralsight.io import atomic_path, atomic_write_json
 
 
 def unwrap(model):

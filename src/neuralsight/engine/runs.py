@@ -67,7 +67,7 @@ class Run:
             if not isinstance(rec.get("step"), int) or rec["step"] <= step:
                 kept.append(line)
         if len(kept) != len(lines):
-            from neuralsight.engine.checkpoint import atomic_write_text
+            from neuralsight.io import atomic_write_text
 
             atomic_write_text(self.metrics_path, "".join(f"{line}\n" for line in kept))
 
@@ -75,7 +75,7 @@ class Run:
         return read_metrics(self.path)
 
     def write_json(self, name: str, obj: Any) -> Path:
-        from neuralsight.engine.checkpoint import atomic_write_json
+        from neuralsight.io import atomic_write_json
 
         path = self.path / name
         if self.writer:

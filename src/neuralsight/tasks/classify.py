@@ -314,7 +314,7 @@ def final_evaluation(model, data: Data, split: Split, cfg: Config, env, run_dir:
     """Evaluate on ``split``, write figures and ``eval_<name>.json``; returns the metrics."""
     import torch
 
-    from neuralsight.engine.checkpoint import atomic_write_json
+    from neuralsight.io import atomic_write_json
 
     if len(split.y) == 0:
         raise DataError(f"the {name} split is empty; add images or lower data.test_fraction")

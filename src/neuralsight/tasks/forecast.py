@@ -382,7 +382,7 @@ def headline(scores: dict, horizon: int) -> dict:
 
 
 def train(cfg: Config, env, run, resume: bool = False) -> dict:
-    from neuralsight.engine.checkpoint import atomic_write_json
+    from neuralsight.io import atomic_write_json
     from neuralsight.runner import fit_summary
 
     series, raw = load_series(cfg.data)
@@ -431,7 +431,7 @@ def torch_tensor(values):
 
 
 def position_figure(run_dir: Path, pos: PositionConfig, device) -> dict:
-    from neuralsight.engine.checkpoint import atomic_write_json
+    from neuralsight.io import atomic_write_json
     from neuralsight.tasks.position import PositionSpec, plot, run_experiment
 
     spec = PositionSpec(steps=pos.steps, train_size=pos.train_size, seed=pos.seed)
@@ -482,7 +482,7 @@ def predict(run_dir: Path, inputs: list, opts: dict) -> int:
     import io
 
     from neuralsight.data.series import check_length
-    from neuralsight.engine.checkpoint import atomic_write_text
+    from neuralsight.io import atomic_write_text
 
     cfg = _load_run(run_dir)
     m = cfg.model

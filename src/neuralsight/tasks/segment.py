@@ -524,7 +524,7 @@ def predict(run_dir: Path, inputs: list[Path], opts: dict) -> int:
     from PIL import Image
 
     from neuralsight.data.images import open_image
-    from neuralsight.engine.checkpoint import atomic_path, atomic_write_json
+    from neuralsight.io import atomic_path, atomic_write_json
 
     if not inputs:
         raise UserError("no input images given", "usage: neuralsight predict RUN IMAGE [IMAGE ...]")

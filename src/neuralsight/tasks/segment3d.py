@@ -534,8 +534,8 @@ def predict(run_dir: Path, inputs: list[Path], opts: dict) -> int:
     import torch.nn.functional as F
 
     from neuralsight.data.volumes import case_name, load_case, write_label_nifti
-    from neuralsight.engine.checkpoint import atomic_write_json, atomic_write_text
     from neuralsight.engine.surface import volume_ml
+    from neuralsight.io import atomic_write_json, atomic_write_text
 
     files = _expand_inputs(inputs)
     if not files:

@@ -326,7 +326,7 @@ class StageSnapshots:
             self.pending = [s for s in self.pending if s not in due]
 
     def take(self, model, step: int, metrics: dict, stage_step: int | None, label: str | None = None) -> dict:
-        from neuralsight.engine.checkpoint import atomic_write_json, atomic_write_text
+        from neuralsight.io import atomic_write_json, atomic_write_text
 
         c = self.cfg
         text = generate(model, self.vocab, c.seed, c.length, c.temperature, c.top_k, c.rng_seed)
@@ -404,7 +404,7 @@ def explain_passage(corpus: Corpus, length: int) -> str:
 def write_explanations(model, vocab, passage: str, seed: str, figures: Path, out: Path, units: int,
                        unfold_steps: int) -> list[Path]:
     """Gate traces (HTML + heatmap) over ``passage`` and the unfolding figure over ``seed``."""
-    from neuralsight.engine.checkpoint import atomic_write_text
+    from neuralsight.io import atomic_write_text
     from neuralsight.viz import gates as G
 
     traces = G.record_traces(model, vocab, passage)

@@ -19,7 +19,7 @@ def plt():
 
 def save(fig, path: Path, dpi: int = 110) -> Path:
     """Write a figure atomically as PNG and close it."""
-    from neuralsight.engine.checkpoint import atomic_path
+    from neuralsight.io import atomic_path
 
     path = Path(path)
     with atomic_path(path) as tmp:
