@@ -1,22 +1,21 @@
-"""A toy task module that follows the tasks/ contract, for engine, CLI, report and demo tests.
+"""A toy task registered like a real one, for engine, CLI, report and demo tests.
 
-``register()`` installs it as ``neuralsight.tasks.toy`` (and a data-less ``toymissing``) so the CLI,
-the runner, the report and the demo treat it like a real task. Run as a script it is the CLI with the
-toy task registered, so subprocess tests (signals, torchrun) drive the real command line.
+Importing this module registers ``toy`` (trains in seconds) and ``toymissing`` (its data is missing) with
+``@register_task``, exactly as a new task would. Run as a script it is the CLI with both registered, so
+subprocess tests (signals, torchrun) drive the real command line.
 """
 
 from __future__ import annotations
 
-import importlib.machinery
+import json
 import sys
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuralsight.config import TrainConfig, bounded
-from neuralsight.errors import DataError
-
-PRESET = None
+from neuralsight.errors import MissingData
+from neuralsight.report.sections import Figure, Section
+from neuralsight.tasks.base import Outcome, register_task
 
 
 @dataclass
@@ -30,89 +29,74 @@ class Data:
 @dataclass
 class Config:
     data: Data = field(default_factory=Data)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3, batch_size=32, lr=0.05, progress=False, threads=1,
-                                                                     log_every=5))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3, batch_size=32, lr=0.05, progress=False,
+                                                                     threads=1, log_every=5))
 
 
-def train(cfg: Config, env, run, resume: bool) -> dict:
-    import torch
-    from toy_task import ToyTask
+@register_task
+class Toy:
+    name = "toy"
+    help = "Learn y = W x + b on synthetic data (tests only)."
+    preset = ""
+    Config = Config
 
-    from neuralsight.engine.checkpoint import load_weights
-    from neuralsight.engine.trainer import fit
-    from neuralsight.runner import fit_summary
-    from neuralsight.viz.figures import plt, save
+    def build(self, cfg, env, run):
+        from toy_task import ToyTask
 
-    task = ToyTask(cfg, env.device)
-    result = fit(task, env, cfg.train, run, config_dict={}, resume=resume)
-    if run.writer and (run.checkpoints / "best.safetensors").is_file():
-        load_weights(task.model, run.checkpoints, "best")
-    task.model.eval()
-    with torch.no_grad():
-        metrics = task.evaluate(task.model)
-        pred = task.model(task.xv.to(env.device)).float().cpu().numpy()
-    if run.writer:
-        p = plt()
-        fig, ax = p.subplots(figsize=(3, 3))
-        ax.scatter(task.yv[:, 0].numpy(), pred[:, 0], s=6)
-        ax.set_xlabel("target")
-        ax.set_ylabel("prediction")
-        save(fig, run.figures / "fit.png")
-    return {"headline": {"name": "val_loss", "value": metrics["val_loss"]}, "metrics": metrics,
-            "fit": fit_summary(result), "interrupted": result.interrupted}
+        return ToyTask(cfg, env.device)
 
+    def finish(self, cfg, env, run, built, fits) -> Outcome:
+        import torch
 
-def report_sections(run_dir):
-    from neuralsight.report.html import Section, figure
+        from neuralsight.viz.figures import plt, save
 
-    return [Section("Toy predictions", figure(Path(run_dir) / "figures" / "fit.png", "prediction against target"),
-                    "toy")]
+        with torch.no_grad():
+            metrics = built.evaluate(built.model)
+            pred = built.model(built.xv.to(env.device)).float().cpu().numpy()
+        if run.writer:
+            p = plt()
+            fig, ax = p.subplots(figsize=(3, 3))
+            ax.scatter(built.yv[:, 0].numpy(), pred[:, 0], s=6)
+            ax.set_xlabel("target")
+            ax.set_ylabel("prediction")
+            save(fig, run.figures / "fit.png")
+        return Outcome("val_loss", metrics["val_loss"], "val", val=metrics)
 
+    def evaluate(self, saved, split: str) -> dict:
+        return json.loads((Path(saved.path) / "summary.json").read_text())["metrics"]["val"]
 
-def evaluate(run_dir, opts):
-    import json
+    def predict(self, saved, inputs, out, options) -> list[dict]:
+        return [{"input": str(p), "size": Path(p).stat().st_size} if Path(p).is_file()
+                else {"input": str(p), "error": "no such file"} for p in inputs]
 
-    return json.loads((Path(run_dir) / "summary.json").read_text())["metrics"]
-
-
-def _missing_train(cfg, env, run, resume):
-    raise DataError("dataset toy-data not found in /nonexistent/toy", "fetch it with `neuralsight data fetch toy`")
+    def report(self, run_dir):
+        return [Section("Toy predictions", [Figure(Path(run_dir) / "figures" / "fit.png", "prediction against target")],
+                        "toy")]
 
 
-def _install(name: str, module: types.ModuleType) -> None:
-    import neuralsight.tasks as tasks
+@register_task
+class ToyMissing(Toy):
+    name = "toymissing"
+    help = "A task whose data is missing (tests only)."
 
-    full = f"neuralsight.tasks.{name}"
-    if getattr(module, "__spec__", None) is None:
-        module.__spec__ = importlib.machinery.ModuleSpec(full, None)
-    sys.modules[full] = module
-    if name not in tasks.TASKS:
-        tasks.TASKS = (*tasks.TASKS, name)
-
-
-def register() -> None:
-    """Make ``toy`` (trains in seconds) and ``toymissing`` (its data is missing) available as tasks."""
-    _install("toy", sys.modules[__name__])
-    missing = types.ModuleType("neuralsight.tasks.toymissing")
-    missing.PRESET, missing.Config, missing.train = None, Config, _missing_train
-    _install("toymissing", missing)
+    def build(self, cfg, env, run):
+        raise MissingData("dataset toy-data not found in /nonexistent/toy", "fetch it with `neuralsight data fetch toy`")
 
 
 def cli_app():
-    """The Typer app with ``train toy`` registered (idempotent)."""
-    register()
+    """The Typer app with ``train toy`` and ``train toymissing`` (registering the commands is idempotent)."""
     from neuralsight import cli
+    from neuralsight.cli.train import register_train_commands, train_app
 
-    names = {c.name for c in cli.train_app.registered_commands}
-    for name in ("toy", "toymissing"):
-        if name not in names:
-            cli.train_app.command(name)(cli._make_train_command(name))
+    names = {c.name for c in train_app.registered_commands}
+    if "toy" not in names:
+        register_train_commands(only=("toy", "toymissing"))
     return cli.app
 
 
 if __name__ == "__main__":
     sys.modules.setdefault("engine_toy", sys.modules[__name__])
-    register()
+    cli_app()
     from neuralsight import cli
 
     cli.main()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -31,20 +33,28 @@ def test_handlers_list_show_and_predict(classify_run, tmp_path):
     root, run = classify_run
     assert ui.list_run_dirs(root) == [str(run)]
     text, figures = ui.run_overview(str(run))
-    assert "test_acc" in text and figures and all(f.endswith(".png") for f in figures)
+    assert "test_acc" in text and figures and all(f.endswith(".png") for f, _ in figures)
 
     img = tmp_path / "shirt.png"
     Image.fromarray((np.random.default_rng(0).random((40, 30, 3)) * 255).astype(np.uint8)).save(img)
-    out, _ = ui.run_predict(str(run), str(img))
-    assert out.startswith(str(img)) and "top-3:" in out, out
+    work = ui.Workspace()
+    msg, headers, rows, images, files = ui.run_predict(str(run), str(img), work)
+    assert msg == "1 result(s)" and headers[:3] == ["input", "class", "probability"], (msg, headers)
+    assert rows[0][0] == str(img) and rows[0][1] in json.loads((run / "classes.json").read_text())["classes"]
+    assert len(rows[0][3].split(", ")) == 3  # the top-3 classes
 
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
-    out, _ = ui.run_predict(str(run), str(bad))
-    assert "bad.png" in out and "not an image" in out, out
+    msg, *_ = ui.run_predict(str(run), str(bad), work)
+    assert "bad.png" in msg and "not an image" in msg, msg
 
-    assert ui.run_predict("", None)[0].startswith("Pick a run")
-    assert "Upload a file" in ui.run_predict(str(run), None)[0]
+    assert ui.run_predict("", None, work)[0].startswith("Pick a run")
+    assert "Upload a file" in ui.run_predict(str(run), None, work)[0]
+    previous = work.current
+    ui.run_predict(str(run), str(img), work)
+    assert previous is not None and not previous.exists()  # each click's folder is removed by the next
+    work.close()
+    assert not work.root.exists()
 
 
 @pytest.mark.slow

@@ -58,11 +58,13 @@ def images(tmp_path):
 
 
 def test_augment_keeps_shape_and_content():
+    from neuralsight.data.augment import flip_shift
+
     torch.manual_seed(0)
     x = torch.rand(8, 1, 28, 28)
-    out = T.augment(x, flip=False, shift=0)
+    out = flip_shift(x, flip=False, shift=0)
     torch.testing.assert_close(out, x)
-    out = T.augment(x, flip=True, shift=3)
+    out = flip_shift(x, flip=True, shift=3)
     assert out.shape == x.shape
     # every output is a (flipped) shifted window of the zero-padded input
     padded = torch.nn.functional.pad(x, (3, 3, 3, 3))
@@ -73,9 +75,11 @@ def test_augment_keeps_shape_and_content():
 
 
 def test_classification_metrics():
-    y = torch.tensor([0, 0, 1, 1, 2, 2, 2])
-    p = torch.tensor([0, 1, 1, 1, 2, 0, 2])
-    m = T.classification_metrics(y, p, ["a", "b", "c"])
+    from neuralsight.engine.metrics import classification_metrics
+
+    y = np.array([0, 0, 1, 1, 2, 2, 2])
+    p = np.array([0, 1, 1, 1, 2, 0, 2])
+    m = classification_metrics(y, p, ["a", "b", "c"])
     assert m["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 2]]
     assert m["accuracy"] == pytest.approx(5 / 7)
     a, b, c = m["per_class"]
@@ -86,21 +90,21 @@ def test_classification_metrics():
                                   {"a": "a", "b": "b", "a_as_b": 1, "b_as_a": 0, "total": 1}]
 
 
-def test_predict_any_image_and_corrupt_files(saved_run, images, capsys):
+def test_predict_any_image_and_corrupt_files(saved_run, images, tmp_path):
+    from neuralsight.tasks.base import SavedRun
+
+    saved = SavedRun.open(saved_run)
     order = ["rgb", "corrupt", "large", "tiny", "gray", "text", "rgba"]
-    code = T.predict(saved_run, [images[k] for k in order], {"json": True, "top_k": 3})
-    assert code == 2
-    out = json.loads(capsys.readouterr().out)
-    assert [r["file"] for r in out] == [str(images[k]) for k in order]
+    out = saved.task.predict(saved, [images[k] for k in order], tmp_path, T.PredictOptions(top_k=3))
+    assert sorted(r["input"] for r in out) == sorted(str(images[k]) for k in order)
+    assert [r["input"] for r in out if "error" in r] == [str(images["corrupt"]), str(images["text"])]
     for r in out:
-        if r["file"].endswith(("corrupt.png", "notes.jpg")):
-            assert "error" in r and r["file"] in r["error"]
+        if "error" in r:
+            assert r["input"] in r["error"]
         else:
             assert r["class"] in CLASSES and len(r["top"]) == 3
             assert sum(t["probability"] for t in r["top"]) <= 1 + 1e-6
             assert r["top"][0]["probability"] >= r["top"][1]["probability"]
-    assert T.predict(saved_run, [images["gray"]], {"json": False, "top_k": 3}) == 0
-    assert "top-3" in capsys.readouterr().out
 
 
 def test_predict_cli_exit_codes(saved_run, images):
@@ -109,7 +113,9 @@ def test_predict_cli_exit_codes(saved_run, images):
     assert "rgb.png" in res.output and "corrupt image" in res.output
     res = CliRunner().invoke(app, ["predict", str(saved_run), str(images["large"]), "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)[0]["class"] in CLASSES
+    assert json.loads(res.stdout)[0]["class"] in CLASSES
+    res = CliRunner().invoke(app, ["predict", str(saved_run), str(images["large"]), "--tile", "64"])
+    assert res.exit_code == 2 and "'tile' does not apply to a classify run" in res.output
 
 
 def test_preprocess_is_documented_behaviour():
@@ -125,7 +131,10 @@ def test_preprocess_is_documented_behaviour():
 
 
 def test_explain_writes_attribution_and_feature_pngs(saved_run, images, tmp_path):
-    paths = T.explain(saved_run, [images["gray"]], {"method": "auto", "out": tmp_path / "ex"})
+    from neuralsight.tasks.base import SavedRun
+
+    saved = SavedRun.open(saved_run)
+    paths = saved.task.explain(saved, [images["gray"]], tmp_path / "ex", T.ExplainOptions())
     names = sorted(p.name for p in paths)
     assert names == ["gray_attributions.png", "gray_features.png"]
     assert all(png_nonblank(p) for p in paths)
@@ -134,8 +143,11 @@ def test_explain_writes_attribution_and_feature_pngs(saved_run, images, tmp_path
 def test_explain_rejects_unknown_method(saved_run, images):
     from neuralsight.errors import UserError
 
+    from neuralsight.tasks.base import SavedRun
+
+    saved = SavedRun.open(saved_run)
     with pytest.raises(UserError, match="--method gates does not apply"):
-        T.explain(saved_run, [images["gray"]], {"method": "gates"})
+        saved.task.explain(saved, [images["gray"]], saved.path / "ex", T.ExplainOptions(method="gates"))
 
 
 def test_params_cli_default_is_the_lecture_number():
@@ -150,11 +162,11 @@ def test_params_cli_default_is_the_lecture_number():
 def test_params_cli_for_preset_and_run(saved_run):
     res = CliRunner().invoke(app, ["params", "lecture", "--json"])
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert data["total_params"] == 421_642
     res = CliRunner().invoke(app, ["params", str(saved_run), "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["total_params"] == 421_642
+    assert json.loads(res.stdout)["total_params"] == 421_642
     res = CliRunner().invoke(app, ["params", "nonsense"])
     assert res.exit_code == 2 and "neither a run directory nor a CNN preset" in res.output
 
@@ -170,7 +182,7 @@ def test_filters_cli_image_pool_and_custom_kernel(images, tmp_path):
 
 
 def test_filters_panels_are_annotated_with_shapes():
-    from neuralsight.commands.classify import filter_image, pool_image
+    from neuralsight.viz.filters import filter_image, pool_image
 
     img = torch.rand(28, 28)
     titles = [t for t, _ in filter_image(img, [("sobel_x", torch.ones(3, 3))])]

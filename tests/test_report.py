@@ -71,11 +71,10 @@ def test_report_command_rerenders_and_survives_a_task_without_report_sections(ap
     assert result.exit_code == 0, result.output
     html = (other / "report.html").read_text()
     assert 'id="curves"' in html and "lr = 0.1" in html
-    # ... and so does a run of a task this version does not have.
+    # A run of a task this version does not have is refused with one line naming the task.
     (other / "config.toml").write_text('task = "vanished"\n')
     result = runner.invoke(app, ["report", str(other)])
-    assert result.exit_code == 0, result.output
-    assert "unknown task" in (other / "report.html").read_text()
+    assert result.exit_code == 2 and "unknown task 'vanished'" in result.output
 
 
 def test_runs_lists_runs_with_their_headline(app, toy_run, tmp_path):
@@ -88,7 +87,11 @@ def test_runs_lists_runs_with_their_headline(app, toy_run, tmp_path):
 
 
 def test_demo_runs_what_exists_and_lists_skipped_tasks(app, tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--task", "toy", "--task", "toymissing"])
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "strict"), "--task", "toymissing"])
+    assert result.exit_code == 2, result.output  # a task skipped for missing data fails the demo ...
+    assert "toymissing" in result.output and "skipped" in result.output and "--allow-missing" in result.output
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--task", "toy", "--task", "toymissing",
+                                 "--allow-missing"])  # ... unless the user allows it
     assert result.exit_code == 0, result.output
     (demo_dir,) = tmp_path.glob("demo-*")
     html = (demo_dir / "report.html").read_text()

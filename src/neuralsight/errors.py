@@ -25,5 +25,9 @@ class DataError(UserError):
     """Input data that is missing, corrupt or malformed."""
 
 
+class MissingData(DataError):
+    """A dataset that is not on this machine (and could not be fetched): the demo skips its task."""
+
+
 class CheckpointError(UserError):
     """A run directory or checkpoint that cannot be loaded safely."""

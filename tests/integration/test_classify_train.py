@@ -39,7 +39,7 @@ def test_train_quick_writes_complete_run_and_report(tmp_path):
 
     res = CliRunner().invoke(app, ["eval", str(run), "--json", "--split", "val"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["n"] == 500
+    assert json.loads(res.stdout)["n"] == 500
     assert png_nonblank(run / "figures" / "val_confusion_matrix.png")
     res = CliRunner().invoke(app, ["explain", str(run), "--index", "3", "--method", "gradcam,features",
                                    "--out", str(tmp_path / "ex")])

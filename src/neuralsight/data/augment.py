@@ -74,3 +74,24 @@ def augment(images: torch.Tensor, masks: torch.Tensor, cfg: AugmentConfig) -> tu
         mean = images.mean(dim=(1, 2, 3), keepdim=True)
         images = ((images - mean) * contrast + mean + bright).clamp(0, 1)
     return images, masks
+
+
+def flip_shift(x, flip: bool, shift: int):
+    """Random horizontal flips and translations by up to ``shift`` pixels, per image, on x's device.
+
+    Args:
+        x: float ``(B, C, H, W)``.
+    """
+    b, c, h, w = x.shape
+    if flip:
+        mask = torch.rand(b, device=x.device) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(-1), x)
+    if shift > 0:
+        padded = F.pad(x, (shift, shift, shift, shift))  # (B, C, H+2s, W+2s), zero = background
+        dy = torch.randint(0, 2 * shift + 1, (b, 1), device=x.device)
+        dx = torch.randint(0, 2 * shift + 1, (b, 1), device=x.device)
+        rows = (dy + torch.arange(h, device=x.device))[:, None, :, None].expand(b, c, h, w + 2 * shift)
+        x = padded.gather(2, rows)  # (B, C, H, W+2s)
+        cols = (dx + torch.arange(w, device=x.device))[:, None, None, :].expand(b, c, h, w)
+        x = x.gather(3, cols)  # (B, C, H, W)
+    return x

@@ -137,3 +137,30 @@ class SegmentationMeter:
         per = self.per_image()["miou"]
         out["miou_per_image"] = float(torch.nanmean(per)) if per.numel() else math.nan
         return out
+
+
+def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
+    """Accuracy, per-class precision/recall/F1/support, macro averages, confusion matrix, most-confused pairs.
+
+    Args:
+        y_true, y_pred: int ``(N,)`` arrays.
+    """
+    import numpy as np
+
+    t = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(y_pred, dtype=np.int64)
+    k = len(classes)
+    cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k)  # rows: true, cols: predicted
+    tp = np.diag(cm).astype(float)
+    support = cm.sum(1)
+    precision = np.divide(tp, cm.sum(0), out=np.zeros(k), where=cm.sum(0) > 0)
+    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
+    per_class = [{"class": classes[i], "precision": float(precision[i]), "recall": float(recall[i]),
+                  "f1": float(f1[i]), "support": int(support[i])} for i in range(k)]
+    off = [(int(cm[i, j] + cm[j, i]), i, j) for i in range(k) for j in range(i + 1, k) if cm[i, j] + cm[j, i] > 0]
+    pairs = [{"a": classes[i], "b": classes[j], "a_as_b": int(cm[i, j]), "b_as_a": int(cm[j, i]), "total": n}
+             for n, i, j in sorted(off, reverse=True)[:5]]
+    return {"accuracy": float(tp.sum() / max(1, len(t))), "macro_precision": float(precision.mean()),
+            "macro_recall": float(recall.mean()), "macro_f1": float(f1.mean()), "per_class": per_class,
+            "confusion": cm.tolist(), "most_confused": pairs, "n": int(len(t))}

@@ -71,8 +71,13 @@ class Run:
 
             atomic_write_text(self.metrics_path, "".join(f"{line}\n" for line in kept))
 
-    def read_metrics(self) -> list[dict]:
-        return read_metrics(self.path)
+    def child(self, name: str) -> Run:
+        """A sub-run at ``<run>/models/<name>/`` (its own checkpoints/ and metrics.jsonl), for tasks that train
+        several models in one run."""
+        sub = Run(path=self.path / "models" / name, task=self.task, writer=self.writer)
+        if self.writer:
+            sub.checkpoints.mkdir(parents=True, exist_ok=True)
+        return sub
 
     def write_json(self, name: str, obj: Any) -> Path:
         from neuralsight.io import atomic_write_json
@@ -137,3 +142,35 @@ def list_runs(root: Path | None = None) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p.parent for p in root.glob("**/config.toml"))
+
+
+def read_summary(run_dir: Path) -> dict:
+    """``summary.json`` of a run, or ``{}`` when the run has not finished (or the file was cut short)."""
+    path = Path(run_dir) / "summary.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+    return {}
+
+
+def find_run(spec: Path | str, root: Path | None = None) -> Path:
+    """A run directory from what a user typed: a path, or ``latest`` / ``latest:TASK``: the newest run under
+    ``root`` (default ``$NEURALSIGHT_RUNS``, else ``runs/``), by its time stamp."""
+    import os
+
+    text = str(spec)
+    if text == "latest" or text.startswith("latest:"):
+        task = text.partition(":")[2] or None
+        root = Path(root or os.environ.get("NEURALSIGHT_RUNS") or RUNS_ROOT)
+        found = [p for p in list_runs(root) if task is None or p.parent.name == task]
+        if not found:
+            where = f"'{task}' runs" if task else "runs"
+            raise UserError(f"no {where} under {root}/ for '{text}'", "train one first, or pass --root DIR")
+        return max(found, key=lambda p: (p.name[:15], (p / "config.toml").stat().st_mtime))
+    path = Path(spec)
+    if not path.is_dir():
+        raise UserError(f"run directory {path} does not exist", "list saved runs with `neuralsight runs`")
+    open_run(path)  # a clear error when it is not a run directory
+    return path

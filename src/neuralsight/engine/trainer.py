@@ -71,6 +71,13 @@ class FitResult:
     def interrupted(self) -> bool:
         return self.stopped_by == "signal"
 
+    def to_summary(self) -> dict:
+        """The part of summary.json that describes how training went."""
+        return {"step": self.step, "epoch": self.epoch, "best_step": self.best_step,
+                "best_metric": self.best_metric, "train_seconds": round(self.train_seconds, 3),
+                "wall_seconds": round(self.wall_seconds, 3), "items_per_second": round(self.items_per_second, 2),
+                "stopped_by": self.stopped_by, "signal": self.signal}
+
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     import random

@@ -119,3 +119,31 @@ def image_panels(panels: list[tuple[str, object]], path: Path, cols: int = 4, cm
         fig.suptitle(title)
     fig.tight_layout()
     return save(fig, path)
+
+
+def classify_figures(fig_dir: Path, images, labels, out: dict, confusion, classes: list[str], seed: int = 0,
+                     prefix: str = "") -> dict:
+    """Confusion matrix, prediction gallery and top losses of one split as PNGs (``prefix`` + name).
+
+    Args:
+        images: uint8 ``(N, C, H, W)``; labels: int ``(N,)``.
+        out: ``prob (N, K)``, ``pred (N,)``, ``loss (N,)`` arrays; confusion: ``(K, K)`` counts.
+
+    Returns:
+        ``{"confusion", "gallery", "top_losses"}`` -> paths.
+    """
+    import numpy as np
+    import torch
+
+    fig_dir = Path(fig_dir)
+    paths = {"confusion": confusion_matrix(confusion, classes, fig_dir / f"{prefix}confusion_matrix.png")}
+    n = len(labels)
+    pick = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[: min(18, n)].numpy()
+    prob, pred, loss = (np.asarray(out[k]) for k in ("prob", "pred", "loss"))
+    paths["gallery"] = gallery(images[pick], labels[pick], pred[pick], prob.max(-1)[pick], classes,
+                               fig_dir / f"{prefix}gallery.png",
+                               title=f"{prefix or 'test_'}predictions (green: right, red: wrong)".replace("_", " "))
+    worst = np.argsort(-loss, kind="stable")[: min(18, n)]
+    paths["top_losses"] = top_losses(images[worst], labels[worst], pred[worst], prob[worst, labels[worst]],
+                                     loss[worst], classes, fig_dir / f"{prefix}top_losses.png")
+    return paths
