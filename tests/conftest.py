@@ -32,6 +32,14 @@ def shared_data(name: str) -> Path:
     return path
 
 
+def shared_folder(name: str) -> Path:
+    """A folder of ``$NEURALSIGHT_DATA`` that is not a catalog dataset (e.g. fashion-photos, for measuring only)."""
+    path = Path(os.environ.get("NEURALSIGHT_DATA", "/nonexistent")) / name
+    if not path.is_dir():
+        pytest.skip(f"{name} not available (set NEURALSIGHT_DATA=../shared/datasets)")
+    return path
+
+
 @pytest.fixture
 def runs_root(tmp_path) -> Path:
     return tmp_path / "runs"

@@ -197,7 +197,10 @@ def train(task_name: str, preset: str | None = None, config_file: Path | None = 
                        started=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
                        finished=time.strftime("%Y-%m-%d %H:%M:%S"), wall_seconds=round(time.time() - started, 2))
         run.write_json("summary.json", summary)
-        write_report(task, run.path)
+        from neuralsight.engine import progress
+
+        with progress.status("writing report.html"):
+            write_report(task, run.path)
     dist.barrier()
     dist.shutdown()
     if summary.get("interrupted"):
@@ -232,10 +235,13 @@ def _train_run(task: Task, cfg: Any, env: Any, run: Any, resume: bool) -> dict:
         summary["fits"] = {child: f.to_summary() for child, f in fits.items()}
     if interrupted or not env.dist.is_main:
         return summary
+    from neuralsight.engine import progress
+
     for child, train_task in items:
         load_weights(train_task.model, subs[child].checkpoints, "best", device=env.device)
         train_task.model.eval()
-    outcome = task.finish(cfg, env, run, built, fits)
+    with progress.status("final evaluation with the best checkpoint"):
+        outcome = task.finish(cfg, env, run, built, fits)
     summary["headline"] = {"name": outcome.headline, "value": outcome.value, "split": outcome.split}
     summary["metrics"] = {"val": outcome.val, "test": outcome.test}
     summary.update(outcome.extra)
