@@ -142,7 +142,6 @@ def test_explain_writes_attribution_and_feature_pngs(saved_run, images, tmp_path
 
 def test_explain_rejects_unknown_method(saved_run, images):
     from neuralsight.errors import UserError
-
     from neuralsight.tasks.base import SavedRun
 
     saved = SavedRun.open(saved_run)
