@@ -13,6 +13,7 @@ import struct
 import zlib
 from pathlib import Path
 
+from neuralsight.data.catalog import CATALOG
 from neuralsight.errors import DataError
 
 # IDX type byte -> (numpy dtype string, bytes per item)
@@ -67,8 +68,9 @@ def read_idx(path: Path | str):
     return arr.astype(dtype[1:], copy=False) if size > 1 else arr
 
 
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+# Transitional: tasks/classify.py and commands/classify.py import this until they read
+# catalog.get("fashion-mnist").class_names, where the names live; remove with those callers.
+FASHION_CLASSES = CATALOG["fashion-mnist"].class_names
 
 
 def load_mnist_split(folder: Path, split: str):
