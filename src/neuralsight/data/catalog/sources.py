@@ -93,8 +93,8 @@ class Dataset:
         group_pattern: regex over a file stem whose first group names the unit a split keeps on one side
             (a volume, a photo, a case); empty: every file is its own unit.
         split_unit: what one group is, for messages (``volume``, ``photo``, ``case``, ``radiograph``).
-        headline_metric: the metric a task headlines for this dataset (``fg_iou``, ``fg_dice``, ``miou``...);
-            empty: the task's default.
+        headline_metric: the metric a task headlines for this dataset, as the task's metrics name it without
+            the split (``fg_iou``, ``fg_dice``, ``miou``, ``dice``); empty: the task's default.
         merge_foreground: the binary score merges every non-background class against background
             (Oxford-IIIT Pet: pet and border, as segmentation_models_pytorch evaluates it).
     """
