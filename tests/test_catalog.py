@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from conftest import shared_data
 from typer.testing import CliRunner
 
 from neuralsight.data import catalog
-from neuralsight.data.catalog import Dataset, Download, Layout, Tree
+from neuralsight.data.catalog import Dataset, Download, Layout, Tree, verify
+from neuralsight.data.catalog.entries import COVID_HU_SHA256, FASHION_FILES, FASHION_URL
+from neuralsight.data.catalog.prepare import COVID_RAW, PREPARE, derive_hungary
 from neuralsight.errors import DataError
 
 HEX = set("0123456789abcdef")
@@ -58,7 +61,7 @@ def toy(monkeypatch, tmp_path):
 
 def test_every_entry_is_complete():
     names = {"fashion-mnist", "romeo-juliet", "tinyshakespeare", "oxford-pets", "liver-ct-2d",
-             "dental-teeth-2d", "kits19-kidney-2d-mini", "msd-hippocampus", "covid-hu"}
+             "dental-teeth-2d", "kits19-kidney-2d-mini", "dental-xray", "msd-hippocampus", "covid-hu"}
     assert set(catalog.CATALOG) == names
     for entry in catalog.CATALOG.values():
         assert entry.licence and entry.obtain and entry.homepage.startswith("http") and entry.used_for
@@ -73,7 +76,54 @@ def test_every_entry_is_complete():
             assert dl.sha256 is None or (len(dl.sha256) == 64 and set(dl.sha256) <= HEX)
             assert dl.md5 is None or (len(dl.md5) == 32 and set(dl.md5) <= HEX)
         if entry.prepare:
-            assert entry.prepare in catalog.PREPARE
+            assert entry.prepare in PREPARE
+
+
+def test_loader_facts_live_in_the_entries():
+    tasks = {"classify", "textgen", "segment", "segment3d", "forecast"}
+    for name, entry in catalog.CATALOG.items():
+        assert entry.task in tasks, name
+        if entry.task == "segment":
+            assert entry.mask_format and entry.class_names[0] == "background" and entry.headline_metric
+            assert entry.split_unit, f"{name}: say what a split keeps together"
+            if entry.group_pattern:
+                assert re.compile(entry.group_pattern).groups >= 1
+        if entry.mask_format == "palette":
+            assert len(entry.palette) == len(entry.class_names)
+        if entry.task in ("textgen", "forecast"):
+            assert entry.main_file in entry.layouts[0].required
+    assert catalog.get("fashion-mnist").class_names[9] == "Ankle boot"
+    assert len(catalog.get("fashion-mnist").class_names) == 10
+    assert catalog.get("msd-hippocampus").class_names == ("background", "anterior", "posterior")
+    assert catalog.get("covid-hu").main_file == "hungary_daily_cases.csv"
+    pets = catalog.get("oxford-pets")
+    assert pets.merge_foreground and pets.headline_metric == "fg_iou"
+    assert not any(e.merge_foreground for n, e in catalog.CATALOG.items() if n != "oxford-pets")
+    assert catalog.names_for("textgen") == ["romeo-juliet", "tinyshakespeare"]
+    assert catalog.get("fashion-mnist").apt_command == "sudo apt-get install -y dataset-fashion-mnist"
+    assert catalog.get("liver-ct-2d").apt_command == ""
+
+
+def test_locate_file_gives_the_main_file(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    (root / "shakespeare").mkdir(parents=True)
+    (root / "shakespeare" / "tinyshakespeare.txt").write_text("First Citizen:")
+    monkeypatch.setenv("NEURALSIGHT_DATA", str(root))
+    assert catalog.locate_file("tinyshakespeare") == root / "shakespeare" / "tinyshakespeare.txt"
+    with pytest.raises(DataError, match="'liver-ct-2d' is a folder, not one file"):
+        catalog.locate_file("liver-ct-2d")
+
+
+def test_text_corpus_path_reads_the_catalog(tmp_path, monkeypatch):
+    from neuralsight.data.text import corpus_path
+
+    monkeypatch.setenv("NEURALSIGHT_DATA", str(tmp_path))
+    (tmp_path / "shakespeare").mkdir()
+    (tmp_path / "shakespeare" / "romeo_and_juliet.txt").write_text("ROMEO.")
+    assert corpus_path("romeo-juliet") == tmp_path / "shakespeare" / "romeo_and_juliet.txt"
+    assert corpus_path("anything", text_file=tmp_path / "mine.txt") == tmp_path / "mine.txt"
+    with pytest.raises(DataError, match="unknown text corpus 'covid-hu'.*romeo-juliet, tinyshakespeare"):
+        corpus_path("covid-hu")
 
 
 # ------------------------------------------------------------------------------------------ lookup order
@@ -135,13 +185,13 @@ def test_missing_message_names_files_places_url_and_package(tmp_path, monkeypatc
         catalog.locate("fashion-mnist", tmp_path / "given")
     msg = str(err.value)
     assert "\n" not in msg
-    for f in catalog.FASHION_FILES:
+    for f in FASHION_FILES:
         assert f in msg
     for place in (tmp_path / "given", tmp_path / "env" / "fashion-mnist", tmp_path / "nosys",
                   tmp_path / "cache" / "fashion-mnist"):
         assert str(place) in msg
-    assert catalog.FASHION_URL + "train-images-idx3-ubyte.gz" in msg
-    assert "sudo apt-get install dataset-fashion-mnist" in msg
+    assert FASHION_URL + "train-images-idx3-ubyte.gz" in msg
+    assert "sudo apt-get install -y dataset-fashion-mnist" in msg
     assert "neuralsight data fetch fashion-mnist" in msg
 
 
@@ -160,6 +210,7 @@ def test_fixed_checksums(tmp_path, monkeypatch):
                                                                "opt.bin": ("1" * 64,)}),))
     monkeypatch.setitem(catalog.CATALOG, "fixed", entry)
     (tmp_path / "a.bin").write_bytes(data)
+    assert verify.check(entry, tmp_path).verified == "yes"       # the entry itself, not its name
     ok = catalog.check("fixed", tmp_path)
     assert ok.ok and ok.verified == "yes" and ok.size == 5       # second accepted value; optional file absent
     # a quick check trusts the stamp only while size and mtime are unchanged
@@ -199,8 +250,8 @@ def _tree_entry(folder: Path, monkeypatch, digest: str | None = "compute") -> Da
         (folder / "masks" / f"{i}.png").write_bytes(b"mask%d" % i)
     (folder / "images" / "._0.png").write_bytes(b"macOS junk")          # never counted
     if digest == "compute":
-        files = [r for g in catalog.tree_files(folder, ("images/*.png", "masks/*.png")) for r in g]
-        digest = catalog.tree_digest(catalog.tree_lines(folder, files))
+        files = [r for g in verify.tree_files(folder, ("images/*.png", "masks/*.png")) for r in g]
+        digest = verify.tree_digest(verify.tree_lines(folder, files))
     entry = Dataset(name="tree", description="", used_for="", licence="", homepage="http://x",
                     layouts=(Layout("folders", ("images", "masks"),
                                     tree=Tree(("images/*.png", "masks/*.png"), (3, 3), digest)),))
@@ -257,22 +308,22 @@ def test_layout_choice_and_missing_layout(tmp_path):
 
 def test_derive_hungary_reproduces_shared_file(tmp_path):
     folder = shared_data("covid-hu")
-    out = catalog.derive_hungary(folder / catalog.COVID_RAW, tmp_path / "hu.csv")
-    assert catalog.file_digest(out) == catalog.COVID_HU_SHA256
+    out = derive_hungary(folder / COVID_RAW, tmp_path / "hu.csv")
+    assert verify.file_digest(out) == COVID_HU_SHA256
     # The JHU original header (m/d/yy dates, other column names) gives the same series.
-    text = (folder / catalog.COVID_RAW).read_text().splitlines()
+    text = (folder / COVID_RAW).read_text().splitlines()
     header = text[0].split(",")
     header[:4] = ["Province/State", "Country/Region", "Lat", "Long"]
     header[4:] = [f"{d.split('/')[0]}/{d.split('/')[1]}/{d.split('/')[2][2:]}" for d in header[4:]]
     (tmp_path / "jhu.csv").write_text("\n".join([",".join(header)] + text[1:]) + "\n")
-    catalog.derive_hungary(tmp_path / "jhu.csv", tmp_path / "hu2.csv")
+    derive_hungary(tmp_path / "jhu.csv", tmp_path / "hu2.csv")
     assert (tmp_path / "hu2.csv").read_bytes() == out.read_bytes()
 
 
 def test_derive_hungary_without_hungary(tmp_path):
     (tmp_path / "raw.csv").write_text("Province,Country,Lat,Lon,1/22/2020\n,Austria,0,0,1\n")
     with pytest.raises(DataError, match="has no Hungary row"):
-        catalog.derive_hungary(tmp_path / "raw.csv", tmp_path / "out.csv")
+        derive_hungary(tmp_path / "raw.csv", tmp_path / "out.csv")
 
 
 def test_system_fashion_mnist_verifies():
@@ -306,7 +357,7 @@ def test_cli_list_with_nothing_says_where_to_get_each(monkeypatch, tmp_path):
         assert _flat(entry.obtain) in out
         for dl in entry.downloads:
             assert dl.url in out
-    assert "sudo apt-get install dataset-fashion-mnist" in out
+    assert "sudo apt-get install -y dataset-fashion-mnist" in out
 
 
 def test_cli_list_found_and_verified(toy, tmp_path):
@@ -320,15 +371,17 @@ def test_cli_list_found_and_verified(toy, tmp_path):
 @pytest.mark.slow
 def test_cli_list_shared_all_verified(monkeypatch):
     shared_data("oxford-pets")
+    monkeypatch.setenv("COLUMNS", "80")  # piped, or a narrow terminal: nothing may be cut (issue 10 item 8)
     result = _invoke("data", "list")
     assert result.exit_code == 0
-    rows = [line for line in result.output.splitlines() if line.startswith("│")]
-    assert len(rows) == len(catalog.CATALOG)
-    for row in rows:
-        name = row.split("│")[1].strip()
+    lines = result.stdout.splitlines()
+    assert re.split(r"\s{2,}", lines[0]) == ["name", "where", "verified", "size", "used for"]
+    rows = {re.split(r"\s{2,}", line)[0]: re.split(r"\s{2,}", line) for line in lines[1:len(catalog.CATALOG) + 1]}
+    assert set(rows) == set(catalog.CATALOG)  # every name whole, kits19-kidney-2d-mini included
+    for name, row in rows.items():
         if name == "fashion-mnist" and not catalog.find(name):
             continue
-        assert row.split("│")[3].strip() == "yes", row
+        assert row[1] == str(catalog.find(name)) and row[2] == "yes", row
 
 
 def test_cli_verify_ok_and_failures(tmp_path, monkeypatch):
@@ -360,6 +413,6 @@ def test_cli_list_shows_problems(tmp_path, monkeypatch):
     monkeypatch.setenv("NEURALSIGHT_DATA", str(tmp_path))
     result = _invoke("data", "list")
     assert result.exit_code == 0
-    row = next(line for line in result.output.splitlines() if line.startswith("│ tree "))
-    assert row.split("│")[3].strip() == "no"
+    row = next(re.split(r"\s{2,}", line) for line in result.stdout.splitlines() if line.startswith("tree "))
+    assert row[2] == "no"
     assert "masks/*.png: 2 files, expected 3" in _flat(result.output)

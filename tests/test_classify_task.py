@@ -58,13 +58,13 @@ def images(tmp_path):
 
 
 def test_augment_keeps_shape_and_content():
-    from neuralsight.data.augment import flip_shift
+    from neuralsight.data.augment import FlipShiftConfig, flip_and_shift
 
     torch.manual_seed(0)
     x = torch.rand(8, 1, 28, 28)
-    out = flip_shift(x, flip=False, shift=0)
+    out = flip_and_shift(x, FlipShiftConfig(hflip=0.0, shift=0))
     torch.testing.assert_close(out, x)
-    out = flip_shift(x, flip=True, shift=3)
+    out = flip_and_shift(x, FlipShiftConfig(hflip=0.5, shift=3))
     assert out.shape == x.shape
     # every output is a (flipped) shifted window of the zero-padded input
     padded = torch.nn.functional.pad(x, (3, 3, 3, 3))

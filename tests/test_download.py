@@ -16,7 +16,10 @@ from typer.testing import CliRunner
 
 from neuralsight.data import catalog
 from neuralsight.data.catalog import Dataset, Download, Layout
-from neuralsight.data.download import Interrupted, fetch_dataset, fetch_file, unpack
+from neuralsight.data.catalog.entries import COVID_HU_SHA256
+from neuralsight.data.catalog.prepare import COVID_HU, COVID_RAW
+from neuralsight.data.catalog.verify import file_digest
+from neuralsight.data.download import DownloadInterrupted, fetch_dataset, fetch_file, unpack
 from neuralsight.errors import DataError
 from neuralsight.io import cache_root
 
@@ -153,7 +156,7 @@ def test_interrupted_transfer_resumes_with_range(server, tmp_path):
     server.cut["/a.bin"] = 3000
     dl = Download(server.url("/a.bin"), "a.bin", SHA)
     dest = tmp_path / "a.bin"
-    with pytest.raises(Interrupted, match="stopped at 3000 of 10240 bytes"):
+    with pytest.raises(DownloadInterrupted, match="stopped at 3000 of 10240 bytes"):
         fetch_file(dl, dest, progress=False)
     assert not dest.exists()
     assert dest.with_name("a.bin.part").stat().st_size == 3000
@@ -168,7 +171,7 @@ def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
     server.cut["/a.bin"] = 4000
     server.ignore_range = True
     dl = Download(server.url("/a.bin"), "a.bin", SHA)
-    with pytest.raises(Interrupted):
+    with pytest.raises(DownloadInterrupted):
         fetch_file(dl, tmp_path / "a.bin", progress=False)
     fetch_file(dl, tmp_path / "a.bin", progress=False)
     assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
@@ -421,10 +424,10 @@ def test_default_paths_unused(tmp_path):
 def test_fetch_covid_derives_the_series(server, monkeypatch, tmp_path):
     from conftest import shared_data
 
-    raw = (shared_data("covid-hu") / catalog.COVID_RAW).read_bytes()
+    raw = (shared_data("covid-hu") / COVID_RAW).read_bytes()
     server.files["/raw.csv"] = raw
     real = catalog.get("covid-hu")
     entry = dataclasses.replace(real, downloads=(dataclasses.replace(real.downloads[0], url=server.url("/raw.csv")),))
     target = fetch_dataset(entry, tmp_path / "cache" / "covid-hu", progress=False)
-    assert catalog.file_digest(target / "hungary_daily_cases.csv") == catalog.COVID_HU_SHA256
+    assert file_digest(target / COVID_HU) == COVID_HU_SHA256
     assert catalog.check(entry, target).verified == "yes"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ from conftest import shared_data
 from PIL import Image
 
 from neuralsight.data import images as I
-from neuralsight.data.augment import AugmentConfig, augment
+from neuralsight.data.augment import AugmentConfig, FlipShiftConfig, augment, flip_and_shift
+from neuralsight.data.catalog import CATALOG, get
 from neuralsight.errors import DataError
 from neuralsight.io import cache_dir
 
@@ -116,8 +118,105 @@ def test_secret_gif_and_png_named_jpg_load(tmp_path):
     assert I.open_image(tmp_path / "cat.jpg").shape == (12, 9, 3)
     assert np.array_equal(I.open_image(tmp_path / "dog.jpg"), rgb)
     (tmp_path / "bad.jpg").write_bytes(b"not an image")
-    with pytest.raises(DataError, match=r"cannot decode image .*bad\.jpg"):
+    with pytest.raises(DataError, match=r"cannot decode image .*bad\.jpg: not an image file"):
         I.open_image(tmp_path / "bad.jpg")
+    good = tmp_path / "cut.png"
+    Image.fromarray(rgb).save(good)
+    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:60])              # truncated: fails here, not later
+    with pytest.raises(DataError, match=r"cut\.png: corrupt image"):
+        I.open_image(tmp_path / "cut.png")
+    with pytest.raises(DataError, match=r"nowhere\.png: no such file"):
+        I.open_image(tmp_path / "nowhere.png")
+
+
+@pytest.mark.parametrize("mode,shape", [("RGB", (7, 5, 3)), ("L", (7, 5)), (None, None)])
+@pytest.mark.parametrize("stored", ["RGB", "RGBA", "L", "LA", "P", "1"])
+def test_open_image_modes(tmp_path, mode, shape, stored):
+    rgb = np.random.default_rng(2).integers(0, 255, (7, 5, 3), dtype=np.uint8)
+    pil = Image.fromarray(rgb).convert(stored)
+    pil.save(tmp_path / "x.png")
+    arr = I.open_image(tmp_path / "x.png", mode)
+    assert arr.dtype == np.uint8
+    if mode is None:     # as stored: alpha kept, grey and bilevel stay 2D, palette becomes RGB
+        kept = {"RGB": "RGB", "RGBA": "RGBA", "L": "L", "LA": "RGBA", "P": "RGB", "1": "L"}[stored]
+        shape = {"RGB": (7, 5, 3), "RGBA": (7, 5, 4), "L": (7, 5)}[kept]
+        expect = np.asarray(pil.convert(kept))
+    else:
+        expect = np.asarray(pil.convert(mode))
+    assert arr.shape == shape and np.array_equal(arr, expect)
+
+
+def test_open_image_draft_shrinks_jpeg_only(tmp_path):
+    rgb = np.random.default_rng(3).integers(0, 255, (64, 48, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "big.jpg", quality=95)
+    Image.fromarray(rgb).save(tmp_path / "big.png")
+    # DCT scaling by the largest power of two that keeps both sides >= draft_size (PIL's draft)
+    assert I.open_image(tmp_path / "big.jpg", draft_size=12).shape == (16, 12, 3)
+    assert I.open_image(tmp_path / "big.jpg", draft_size=16).shape == (32, 24, 3)
+    assert I.open_image(tmp_path / "big.png", draft_size=12).shape == (64, 48, 3)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        I.open_image(tmp_path / "big.png", "CMYK")
+
+
+def test_preprocess_takes_the_array_as_it_took_the_pil_image(tmp_path):
+    """The one decoder's array (mode=None) gives the classifier input the PIL image gave, for every mode."""
+    from neuralsight.data.imagefolder import preprocess
+
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 255, (23, 17, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 255, (23, 17), dtype=np.uint8)
+    stored = {"rgb": Image.fromarray(rgb), "rgba": Image.fromarray(np.dstack([rgb, alpha])),
+              "grey": Image.fromarray(rgb[..., 0]), "la": Image.fromarray(np.dstack([rgb[..., 0], alpha]), "LA"),
+              "palette": Image.fromarray(rgb).convert("P"), "bilevel": Image.fromarray(rgb[..., 0] > 128),
+              "grey16": Image.fromarray(rgb[..., 0].astype(np.uint16) * 200)}
+    for name, pil in stored.items():
+        pil.save(tmp_path / f"{name}.png")
+    Image.fromarray(rgb).convert("P").save(tmp_path / "transparent.png", transparency=3)
+    for path in sorted(tmp_path.glob("*.png")):
+        for channels in (1, 3):
+            for invert in ("no", "auto", "yes"):
+                with Image.open(path) as pil:
+                    pil.load()
+                    want = preprocess(pil, (28, 28), channels, invert)
+                got = preprocess(I.open_image(path, mode=None), (28, 28), channels, invert)
+                assert np.array_equal(got, want), (path.name, channels, invert)
+
+
+def test_one_image_extension_list():
+    from neuralsight.data import imagefolder
+
+    assert imagefolder.IMAGE_EXTS is I.IMAGE_EXTS and {".pgm", ".ppm", ".webp", ".jpg"} <= set(I.IMAGE_EXTS)
+
+
+def test_mask_spec_from_the_catalog_and_overrides():
+    kits = I.mask_spec(get("kits19-kidney-2d-mini"))
+    assert kits == I.MaskSpec("palette", ["background", "kidney", "tumour"], [[0, 0, 0], [0, 0, 255], [255, 0, 0]])
+    assert I.mask_spec(get("dental-xray")) == I.MaskSpec("binary", ["background", "tooth"], [])
+    assert I.mask_spec(get("oxford-pets"), "trimap_binary").class_names == ["background", "pet"]
+    assert I.mask_spec(get("oxford-pets")).class_names == ["background", "pet", "border"]
+    assert I.mask_spec(None) == I.MaskSpec("auto", [], [])
+    assert I.mask_spec(get("liver-ct-2d"), "index", ["bg", "a", "b"]) == I.MaskSpec("index", ["bg", "a", "b"], [])
+    # the transitional table tasks/segment.py reads is built from the same entries
+    assert I.DATASET_DEFAULTS["kits19-kidney-2d-mini"]["palette"] == kits.palette
+    assert set(I.DATASET_DEFAULTS) == {n for n, e in CATALOG.items() if e.task == "segment" and n != "oxford-pets"}
+
+
+def test_dental_xray_loads_with_its_empty_masks():
+    """5.png and 17.png show no teeth: their masks are all background and load like any other."""
+    entry = get("dental-xray")
+    root = shared_data("dental-xray")
+    pairs = {p.stem: p for p in I.folder_pairs(root, entry.group_pattern)}
+    assert len(pairs) == 50
+    chosen = [pairs["5"], pairs["17"], pairs["1"]]
+    arr = I.decode_pairs(chosen, 64, I.mask_spec(entry), cache=False)
+    assert arr.images.shape == (3, 64, 64, 3)
+    # grey radiographs come out as three equal channels
+    assert np.array_equal(arr.images[..., 0], arr.images[..., 1])
+    for i in (0, 1):
+        h = I.fit_size(*arr.sizes[i], 64)[0]
+        assert set(np.unique(arr.masks[i, :h])) == {0} and (arr.masks[i, h + 1:] == I.IGNORE).all()
+    valid = arr.masks[2][arr.masks[2] != I.IGNORE]
+    assert 0.10 < (valid == 1).mean() < 0.30                              # teeth: 11-29 % of a radiograph
 
 
 def _pets(root: Path, official: bool) -> Path:
@@ -159,30 +258,15 @@ def test_shared_pets_subset_official_split():
     assert not {p.stem for p in splits["trainval"]} & {p.stem for p in splits["test"]}
 
 
-@pytest.mark.parametrize("name,groups", [("liver-ct-2d", 122), ("dental-teeth-2d", 584)])
-def test_no_leakage_in_group_splits(name, groups):
-    root = shared_data(name)
-    pairs = I.folder_pairs(root, I.DATASET_DEFAULTS[name]["group_pattern"])
-    assert len({p.group for p in pairs}) == groups
-    train, val = I.split_by_group(pairs, 0.15, seed=0)
-    assert len(train) + len(val) == len(pairs) and val
-    assert not {p.group for p in train} & {p.group for p in val}
-    if name == "liver-ct-2d":
-        # the flipped and mirrored copies of one slice share the volume and so the side
-        stems = {p.stem for p in val}
-        twins = [s for s in stems if s.startswith("flipped_") and s.replace("flipped_", "mirrored_", 1) in
-                 {p.stem for p in pairs}]
-        assert all(t.replace("flipped_", "mirrored_", 1) in stems for t in twins)
-    else:
-        ids = [p.stem.split(".rf.")[0] for p in pairs]
-        assert all(ids.count(i) == 3 for i in set(ids))
+def test_dental_photo_groups_hold_the_three_augmentations():
+    pairs = I.folder_pairs(shared_data("dental-teeth-2d"), get("dental-teeth-2d").group_pattern)
+    assert set(Counter(p.group for p in pairs).values()) == {3}
 
 
 def test_kits_palette_folder():
-    root = shared_data("kits19-kidney-2d-mini")
-    d = I.DATASET_DEFAULTS["kits19-kidney-2d-mini"]
-    pairs = I.folder_pairs(root, d["group_pattern"])[:4]
-    arr = I.decode_pairs(pairs, 32, I.MaskSpec("palette", d["class_names"], d["palette"]))
+    entry = get("kits19-kidney-2d-mini")
+    pairs = I.folder_pairs(shared_data("kits19-kidney-2d-mini"), entry.group_pattern)[:4]
+    arr = I.decode_pairs(pairs, 32, I.mask_spec(entry))
     assert set(np.unique(arr.masks)) <= {0, 1, 2, I.IGNORE} and (arr.masks == 1).any()
 
 
@@ -199,3 +283,22 @@ def test_augment_keeps_labels_and_identity_when_off():
     a, m = augment(img, mask, AugmentConfig(rotate=30, scale=0.3))
     assert a.shape == img.shape and m.shape == mask.shape and a.min() >= 0 and a.max() <= 1
     assert set(m.unique().tolist()) <= {0, 1, 2, I.IGNORE}
+
+
+def test_flip_and_shift_against_a_per_image_reference():
+    torch.manual_seed(0)
+    x = torch.rand(6, 2, 9, 11)
+    cfg = FlipShiftConfig(hflip=0.5, shift=2)
+    torch.manual_seed(7)
+    out = flip_and_shift(x, cfg)
+    # the same draws, in the function's order: flips, then row offsets, then column offsets
+    torch.manual_seed(7)
+    flip = torch.rand(6) < 0.5
+    dy, dx = torch.randint(0, 5, (6, 1)), torch.randint(0, 5, (6, 1))
+    for i in range(6):
+        img = x[i].flip(-1) if flip[i] else x[i]
+        padded = torch.nn.functional.pad(img, (2, 2, 2, 2))
+        want = padded[:, int(dy[i]):int(dy[i]) + 9, int(dx[i]):int(dx[i]) + 11]
+        assert torch.equal(out[i], want)
+    assert torch.equal(flip_and_shift(x, FlipShiftConfig(hflip=0.0, shift=0)), x)
+    assert torch.equal(flip_and_shift(x, FlipShiftConfig(hflip=1.0, shift=0)), x.flip(-1))

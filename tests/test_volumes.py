@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from neuralsight.data import volumes as V
+from neuralsight.data.augment import VolumeAugmentConfig, augment_volumes
 from neuralsight.errors import DataError
 
 
@@ -138,12 +139,35 @@ def test_augment_keeps_shapes_and_labels():
     torch.manual_seed(0)
     x = torch.randn(3, 1, 8, 10, 12)
     y = torch.randint(0, 3, (3, 8, 10, 12))
-    aug = V.Augment(flip_prob=1.0, flip_axes=(1,), spatial_prob=0.0, intensity_prob=0.0)
-    x2, y2 = aug(x, y)
+    flip = VolumeAugmentConfig(flip_prob=1.0, flip_axes=(1,), spatial_prob=0.0, intensity_prob=0.0)
+    x2, y2 = augment_volumes(x, y, flip)
     assert torch.equal(x2, x.flip(3)) and torch.equal(y2, y.flip(2))
-    x3, y3 = V.Augment(spatial_prob=1.0, rotate=10, scale=0.1)(x, y)
+    x3, y3 = augment_volumes(x, y, VolumeAugmentConfig(spatial_prob=1.0, rotate=10, scale=0.1))
     assert x3.shape == x.shape and y3.shape == y.shape and y3.dtype == torch.int64
     assert set(y3.unique().tolist()) <= {0, 1, 2}
+    # A rotation of 0 and a scale of exactly 1 (scale=0) leave the volume as it is.
+    x5, y5 = augment_volumes(x, y, VolumeAugmentConfig(flip_prob=0, spatial_prob=1.0, rotate=0.0, scale=1e-12,
+                                                       intensity_prob=0))
+    assert torch.allclose(x5, x, atol=1e-5) and torch.equal(y5, y)
     # Identity when everything is off.
-    x4, y4 = V.Augment(flip_prob=0, spatial_prob=0, intensity_prob=0)(x, y)
+    x4, y4 = augment_volumes(x, y, VolumeAugmentConfig(flip_prob=0, spatial_prob=0, intensity_prob=0))
     assert torch.equal(x4, x) and torch.equal(y4, y)
+
+
+def test_transitional_augment_class_draws_as_augment_volumes():
+    x = torch.randn(2, 1, 6, 7, 8)
+    y = torch.randint(0, 3, (2, 6, 7, 8))
+    for kwargs in ({}, {"spatial_prob": 1.0}, {"flip_prob": 1.0, "flip_axes": (0, 2)}):
+        torch.manual_seed(3)
+        old = V.Augment(**kwargs)(x, y)
+        torch.manual_seed(3)
+        new = augment_volumes(x, y, VolumeAugmentConfig(**kwargs))
+        assert all(torch.equal(a, b) for a, b in zip(old, new, strict=True))
+
+
+def test_label_names_fallback_from_the_catalog(tmp_path):
+    from neuralsight.data.catalog import get
+
+    names = get("msd-hippocampus").class_names
+    assert V.label_names(tmp_path, 3, names) == ["background", "anterior", "posterior"]
+    assert V.label_names(tmp_path, 4, names) == ["background", "class 1", "class 2", "class 3"]

@@ -7,7 +7,7 @@ a match renames the file into place (``os.replace``, atomic on one filesystem).
 
 A dataset is assembled in a staging folder next to its cache folder (downloads moved in, archives
 unpacked, derived files written) and renamed into place only when complete, so an interrupted or failed
-fetch never leaves a half dataset where :func:`neuralsight.data.catalog.find` would take it for a real one.
+fetch never leaves a half dataset where the catalog's ``find`` would take it for a real one.
 
 Archives are unpacked only after every member has been checked: absolute paths, ``..`` components,
 links pointing outside the target, devices and fifos are refused (the whole archive, before anything is
@@ -28,7 +28,9 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from neuralsight.data.catalog import PREPARE, Dataset, Download, check
+from neuralsight.data.catalog.prepare import PREPARE
+from neuralsight.data.catalog.sources import Dataset, Download
+from neuralsight.data.catalog.verify import check
 from neuralsight.errors import DataError
 from neuralsight.io import cache_root
 
@@ -37,7 +39,7 @@ CHUNK = 1 << 16
 USER_AGENT = "neuralsight-data/1"
 
 
-class Interrupted(DataError):
+class DownloadInterrupted(DataError):
     """The transfer stopped before the end; the ``.part`` file stays for the next call to resume."""
 
 
@@ -82,7 +84,7 @@ def fetch_file(dl: Download, dest: Path, progress: bool = True, timeout: float =
     """Download ``dl`` to ``dest`` (resuming ``dest.part``), verify it, rename it into place.
 
     Tries ``dl.url`` then each mirror; a network error on one moves to the next. Raises
-    :class:`Interrupted` when a transfer stopped early (the ``.part`` is kept), :class:`DataError` on a
+    :class:`DownloadInterrupted` when a transfer stopped early (the ``.part`` is kept), :class:`DataError` on a
     checksum mismatch (the ``.part`` is deleted) or when every URL failed.
     """
     dest = Path(dest)
@@ -98,7 +100,7 @@ def fetch_file(dl: Download, dest: Path, progress: bool = True, timeout: float =
             errors.append(f"{url}: {reason}")
             if part.exists() and part.stat().st_size > before:
                 # The transfer started and broke: keep the bytes, let the next call resume them.
-                raise Interrupted(f"download of {dl.filename} from {url} stopped at "
+                raise DownloadInterrupted(f"download of {dl.filename} from {url} stopped at "
                                   f"{part.stat().st_size} bytes ({reason})",
                                   "run the same command again to resume") from None
             continue
@@ -135,7 +137,7 @@ def _transfer(url: str, part: Path, dl: Download, progress: bool, timeout: float
                 received += len(block)
                 advance(len(block))
     if total is not None and received < total:
-        raise Interrupted(f"download of {dl.filename} from {url} stopped at {received} of {total} bytes",
+        raise DownloadInterrupted(f"download of {dl.filename} from {url} stopped at {received} of {total} bytes",
                           "run the same command again to resume")
 
 
@@ -351,4 +353,4 @@ def human_size(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-__all__: Iterable[str] = ("fetch_file", "fetch_dataset", "unpack", "Interrupted", "downloads_dir", "human_size")
+__all__: Iterable[str] = ("fetch_file", "fetch_dataset", "unpack", "DownloadInterrupted", "downloads_dir", "human_size")

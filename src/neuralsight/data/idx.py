@@ -67,10 +67,6 @@ def read_idx(path: Path | str):
     return arr.astype(dtype[1:], copy=False) if size > 1 else arr
 
 
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-
-
 def load_mnist_split(folder: Path, split: str):
     """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` int64 of the ``train`` or ``test`` split."""
     import numpy as np

@@ -14,30 +14,27 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from neuralsight.data import images
+from neuralsight.data.images import IMAGE_EXTS
 from neuralsight.errors import DataError
 from neuralsight.io import cache_dir
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
-
 
 def open_image(path: Path):
-    """Open an image file fully (so a truncated file fails here), or raise one-line :class:`DataError`."""
-    from PIL import Image, UnidentifiedImageError
+    """Transitional: the file as a PIL image, for tasks/classify.py and commands/classify.py until they call
+    :func:`neuralsight.data.images.open_image` (``mode=None`` for :func:`preprocess`, ``mode="L"`` for a
+    grey filter input). Decoded by that one function; remove with those callers.
+    """
+    from PIL import Image
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        reason = "not an image file PIL can read" if isinstance(err, UnidentifiedImageError) else f"corrupt image ({err})"
-        raise DataError(f"{path}: {reason}") from None
+    return Image.fromarray(images.open_image(path, mode=None))
 
 
 def preprocess(image, image_size: tuple[int, int], channels: int, invert: str = "no"):
-    """Fit any PIL image to the model's input, as documented in the README.
+    """Fit one decoded image to the model's input, as documented in the README.
+
+    ``image`` is what :func:`neuralsight.data.images.open_image` returns with ``mode=None``: uint8
+    ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` (a PIL image is accepted too).
 
     1. Convert to grey (``L``, ITU-R 601 luma) when ``channels == 1``, else to ``RGB`` (alpha is composited
        on the border colour).
@@ -52,6 +49,8 @@ def preprocess(image, image_size: tuple[int, int], channels: int, invert: str = 
     import numpy as np
     from PIL import Image, ImageOps
 
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)          # (H, W) -> L, (H, W, 3) -> RGB, (H, W, 4) -> RGBA
     mode = "L" if channels == 1 else "RGB"
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
@@ -80,7 +79,7 @@ def _scan(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     items = []
     for ci, c in enumerate(classes):
         for f in sorted((root / c).rglob("*")):
-            if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file():
+            if f.suffix.lower() in IMAGE_EXTS and f.is_file():
                 items.append((f, ci))
     return classes, items
 
@@ -93,7 +92,7 @@ def _decode_all(items, image_size, channels, warn):
     arrays, labels, bad = [], [], []
     for path, label in items:
         try:
-            arrays.append(preprocess(open_image(path), image_size, channels))
+            arrays.append(preprocess(images.open_image(path, mode=None), image_size, channels))
             labels.append(label)
         except DataError as err:
             bad.append(str(err))

@@ -6,8 +6,13 @@ Layouts read:
   and the shared subset (``images/``, ``trimaps/``, ``trainval.txt``, ``test.txt``). Trimap values are
   1 = pet, 2 = background, 3 = border; mode ``trimap`` maps them to classes background/pet/border,
   mode ``binary`` to background vs pet (pet + border), as segmentation_models_pytorch evaluates it.
+  :func:`pets_splits`: the official test list is test; validation is carved from trainval by breed.
 - Any ``images/`` + ``masks/`` pair of folders, matched by file stem. Masks are binary (0/255),
   class indices (grey or palette-mode PNG), or RGB colours with a class table (``palette``).
+  :func:`split_pairs`: train / val / test by group (the catalog's ``group_pattern``: volume, photo, case).
+
+:func:`split_segmentation` does either for a folder and its catalog entry; :func:`mask_spec` merges the
+entry's mask facts with a config's overrides. Both are what a task calls.
 
 Every image is decoded once, resized so its longer side equals ``image_size`` (aspect kept, Lanczos for
 images, nearest for masks) and padded to a square; padded mask pixels hold :data:`IGNORE` so losses and
@@ -20,39 +25,43 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from neuralsight.data.catalog import CATALOG, Dataset
+from neuralsight.data.splits import SEED, TEST_FRACTION, VAL_FRACTION, Splits, split_items, stratified_holdout
 from neuralsight.errors import DataError
 from neuralsight.io import cache_dir
 
 IGNORE = 255
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# Every image file any loader accepts (segmentation inputs, class folders, predict inputs).
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 MASK_EXTS = (".png", ".bmp", ".gif", ".tif", ".tiff")
 
-# Built-in knowledge about catalog datasets: how files group into independent units for the split,
-# and how masks are coloured. Users' folders get the same options from the config.
+# Transitional: tasks/segment.py reads these keys until it reads the catalog entry (mask_spec,
+# split_segmentation); built from the entries, so the catalog stays the one source. Remove with that caller.
 DATASET_DEFAULTS: dict[str, dict] = {
-    "liver-ct-2d": {"group_pattern": r"^[A-Za-z]+_(\d+)_", "mask_format": "binary",
-                    "class_names": ["background", "liver"]},
-    "dental-teeth-2d": {"group_pattern": r"^(.*?)\.rf\.", "mask_format": "binary",
-                        "class_names": ["background", "tooth"]},
-    "kits19-kidney-2d-mini": {"group_pattern": r"^(\d+)_", "mask_format": "palette",
-                              "class_names": ["background", "kidney", "tumour"],
-                              "palette": [[0, 0, 0], [0, 0, 255], [255, 0, 0]]},
-}
+    entry.name: {"group_pattern": entry.group_pattern, "mask_format": entry.mask_format,
+                 "class_names": list(entry.class_names), "palette": [list(c) for c in entry.palette]}
+    for entry in CATALOG.values() if entry.task == "segment" and entry.mask_format != "trimap"}
 
 
 @dataclass
 class Pair:
-    """One image and its mask file; ``group`` ties together files that must stay on one side of a split."""
+    """One image and its mask file.
+
+    ``group`` ties together files that must stay on one side of a split (a volume, a photo);
+    ``stratum`` is what a stratified split keeps in proportion (Oxford-IIIT Pet: the breed's class id).
+    """
 
     stem: str
     image: Path
     mask: Path | None
     group: str = ""
+    stratum: str = ""
 
 
 @dataclass
@@ -82,21 +91,47 @@ class MaskSpec:
 
 
 # ----------------------------------------------------------------------------------------------- decode
-def open_image(path: Path, size: int | None = None) -> np.ndarray:
-    """Decode any Pillow-readable file as RGB uint8 ``(H, W, 3)``, whatever its extension says.
+IMAGE_MODES = ("RGB", "L", None)
 
-    Oxford-IIIT Pet has files named ``.jpg`` that are really GIF or PNG; Pillow sniffs the content.
-    ``size`` lets JPEG decoding use DCT scaling (much faster) when the image will be shrunk anyway.
+
+def open_image(path: Path | str, mode: str | None = "RGB", draft_size: int | None = None) -> np.ndarray:
+    """Decode any Pillow-readable image file fully into a uint8 array, whatever its extension says.
+
+    Oxford-IIIT Pet has files named ``.jpg`` that are really GIF or PNG; Pillow sniffs the content. The whole
+    file is decoded here, so a truncated file fails here and not later.
+
+    Args:
+        path: the file.
+        mode: ``"RGB"`` -> ``(H, W, 3)``; ``"L"`` -> ``(H, W)`` (ITU-R 601 luma); ``None`` -> as stored, with
+            transparency kept: ``(H, W)`` for grey and bilevel files, ``(H, W, 4)`` for any file with an
+            alpha channel or a transparent palette entry, ``(H, W, 3)`` otherwise.
+        draft_size: when the image will be shrunk to about this many pixels anyway, JPEG decoding may use
+            DCT scaling (much faster); the result is then smaller than the file.
+
+    Raises:
+        DataError: naming the file: missing, not an image Pillow can read, or corrupt.
     """
     from PIL import Image, UnidentifiedImageError
 
+    if mode not in IMAGE_MODES:
+        raise ValueError(f"mode must be one of {IMAGE_MODES}, got {mode!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image file {path}: no such file", "check the path")
     try:
         with Image.open(path) as im:
-            if size and im.format == "JPEG":
-                im.draft("RGB", (size, size))
-            return np.asarray(im.convert("RGB"))
+            if draft_size and im.format == "JPEG":
+                im.draft(mode or im.mode, (draft_size, draft_size))
+            im.load()
+            if mode is None:
+                transparent = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or \
+                    (im.mode == "P" and "transparency" in im.info)
+                mode = "RGBA" if transparent else "L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB"
+            return np.asarray(im if im.mode == mode else im.convert(mode))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"cannot decode image {path}: {err}", "check the file is a readable image") from None
+        reason = "not an image file Pillow can read" if isinstance(err, UnidentifiedImageError) else \
+            f"corrupt image ({err})"
+        raise DataError(f"cannot decode image {path}: {reason}", "check the file is a readable image") from None
 
 
 def original_size(path: Path) -> tuple[int, int]:
@@ -238,7 +273,10 @@ def pets_pairs(root: Path) -> dict[str, list[Pair]]:
         for line in listing.read_text().splitlines():
             if not line.strip() or line.startswith("#"):
                 continue
-            stem = line.split()[0]
+            fields = line.split()
+            stem = fields[0]
+            # Line format "Image CLASS-ID SPECIES BREED-ID": CLASS-ID (1..37) is the breed.
+            breed = fields[1] if len(fields) > 1 else stem.rsplit("_", 1)[0]
             image = root / "images" / f"{stem}.jpg"
             mask = trimaps / f"{stem}.png"
             if not image.is_file():
@@ -246,7 +284,7 @@ def pets_pairs(root: Path) -> dict[str, list[Pair]]:
                                 "re-extract images.tar.gz or remove the line")
             if not mask.is_file():
                 raise DataError(f"image {image} has no trimap {mask}", "re-extract annotations.tar.gz")
-            pairs.append(Pair(stem, image, mask, stem))
+            pairs.append(Pair(stem, image, mask, stem, breed))
         out[split] = pairs
     return out
 
@@ -291,21 +329,80 @@ def folder_pairs(root: Path, group_pattern: str = "", require_masks: bool = True
     return pairs
 
 
-def split_by_group(pairs: list[Pair], val_fraction: float, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
-    """Split so that every group (source volume, photo id) lies wholly in train or wholly in validation.
+def pets_splits(root: Path, val_fraction: float = VAL_FRACTION, seed: int = SEED) -> Splits[Pair]:
+    """Oxford-IIIT Pet in three parts: the official ``test.txt`` is test; validation is carved from
+    ``trainval.txt``, seeded and stratified by breed (:func:`~neuralsight.data.splits.stratified_holdout`:
+    ``round(val_fraction * len(trainval))`` images, each breed in proportion); the rest trains.
 
-    Groups are shuffled with ``seed`` and whole groups are taken until ``val_fraction`` of the groups
-    (at least one) are in validation.
+    Defaults: ``val_fraction = 0.15``, ``seed = 0``. Works for the official layout and the shared subset.
     """
-    groups = sorted({p.group for p in pairs})
-    if len(groups) < 2:
-        raise DataError("cannot make a validation split: all files belong to one group",
-                        "add more data or check data.group_pattern")
-    rng = np.random.default_rng(seed)
-    order = [groups[i] for i in rng.permutation(len(groups))]
-    n_val = min(len(groups) - 1, max(1, round(val_fraction * len(groups))))
-    val_groups = set(order[:n_val])
-    return [p for p in pairs if p.group not in val_groups], [p for p in pairs if p.group in val_groups]
+    official = pets_pairs(root)
+    train, val = stratified_holdout(official["trainval"], lambda p: p.stratum, val_fraction, seed)
+    method = (f"Oxford-IIIT Pet: test = the official test list ({len(official['test'])} images); val = "
+              f"{len(val)} of the {len(official['trainval'])} official trainval images, stratified by breed "
+              f"(fraction {val_fraction:g}, seed {seed}); train = the other {len(train)}")
+    return Splits(train, val, official["test"], "image", method)
+
+
+def split_pairs(pairs: Sequence[Pair], val_fraction: float = VAL_FRACTION, test_fraction: float = TEST_FRACTION,
+                seed: int = SEED, unit: str = "group") -> Splits[Pair]:
+    """Train / val / test with every group (``Pair.group``: a volume, photo, case) wholly on one side.
+
+    See :func:`neuralsight.data.splits.split_groups`: seeded shuffle of the sorted group names, fractions
+    of the groups (at least one each). Defaults: ``val_fraction = 0.15``, ``test_fraction = 0.15``, ``seed = 0``.
+    """
+    return split_items(list(pairs), lambda p: p.group, val_fraction, test_fraction, seed, unit)
+
+
+def split_by_group(pairs: list[Pair], val_fraction: float, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
+    """Transitional two-way split (train, validation) for tasks/segment.py until it calls :func:`split_pairs`.
+
+    Equal to ``split_pairs(pairs, val_fraction, 0.0, seed)`` without its (empty) test part.
+    """
+    parts = split_pairs(pairs, val_fraction, 0.0, seed)
+    return parts.train, parts.val
+
+
+def split_segmentation(root: Path, entry: Dataset | None = None, group_pattern: str = "",
+                       val_fraction: float = VAL_FRACTION, test_fraction: float = TEST_FRACTION,
+                       seed: int = SEED) -> Splits[Pair]:
+    """The three splits of a 2D segmentation folder.
+
+    Oxford-IIIT Pet layouts: :func:`pets_splits` (``test_fraction`` unused: the official test list is test).
+    Image/mask folders: :func:`folder_pairs` grouped by ``group_pattern`` (else the entry's), then
+    :func:`split_pairs` by group. Defaults: ``val_fraction = 0.15``, ``test_fraction = 0.15``, ``seed = 0``.
+
+    Args:
+        root: the dataset folder (``locate(name)``, or a user's ``--data DIR``).
+        entry: its catalog entry, or None for a user's folder.
+        group_pattern: overrides the entry's pattern (a user's folder names its own).
+    """
+    root = Path(root)
+    if is_pets_layout(root) and not (root / "masks").is_dir():
+        return pets_splits(root, val_fraction, seed)
+    pattern = group_pattern or (entry.group_pattern if entry else "")
+    unit = "file"
+    if pattern:
+        unit = entry.split_unit if entry and entry.split_unit and not group_pattern else "group"
+    pairs = folder_pairs(root, pattern)
+    parts = split_pairs(pairs, val_fraction, test_fraction, seed, unit)
+    grouping = f"group = first match of '{pattern}' in the file name" if pattern else "every file its own group"
+    return Splits(parts.train, parts.val, parts.test, unit,
+                  f"{root}: {len(pairs)} image/mask pairs ({grouping}); {parts.method}")
+
+
+def mask_spec(entry: Dataset | None, mask_format: str = "auto", class_names: Sequence[str] = (),
+              palette: Sequence[Sequence[int]] = ()) -> MaskSpec:
+    """How masks decode: the config's values where given, else the catalog entry's.
+
+    ``trimap_binary`` (Oxford-IIIT Pet, pet + border against background) keeps the first two class names.
+    """
+    fmt = mask_format if mask_format != "auto" else (entry.mask_format if entry and entry.mask_format else "auto")
+    names = list(class_names) or list(entry.class_names if entry else ())
+    if fmt == "trimap_binary" and not class_names:
+        names = names[:2]
+    colours = [list(c) for c in (palette or (entry.palette if entry else ()))]
+    return MaskSpec(fmt, names, colours)
 
 
 # ----------------------------------------------------------------------------------------------- cache
@@ -345,7 +442,7 @@ def decode_pairs(pairs: list[Pair], size: int, spec: MaskSpec, cache: bool = Tru
 
     def one(i: int):
         p = pairs[i]
-        img = open_image(p.image, size)
+        img = open_image(p.image, "RGB", size)
         full = original_size(p.image)
         mask = read_mask(p.mask, spec) if p.mask is not None else None
         if mask is not None and mask.shape != full:

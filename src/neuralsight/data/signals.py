@@ -16,20 +16,21 @@ def load_gray(image: Path | None, dataset: str | None, index: int, data_dir: Pat
     if image is not None and dataset is not None:
         raise UserError("give an IMAGE or --dataset, not both")
     if image is not None:
-        from neuralsight.data.imagefolder import open_image
+        from neuralsight.data.images import open_image
 
-        arr = np.asarray(open_image(image).convert("L"), dtype=np.float32) / 255
+        arr = np.asarray(open_image(image, mode="L"), dtype=np.float32) / 255
         return torch.from_numpy(arr), Path(image).name
     if dataset is not None:
         if dataset != "fashion-mnist":
             raise UserError(f"--dataset {dataset} is not an image dataset for filters", "use --dataset fashion-mnist")
-        from neuralsight.data.catalog import locate
-        from neuralsight.data.idx import FASHION_CLASSES, load_mnist_split
+        from neuralsight.data.catalog import get, locate
+        from neuralsight.data.idx import load_mnist_split
 
         x, y = load_mnist_split(locate("fashion-mnist", data_dir), "test")
+        classes = get("fashion-mnist").class_names
         if not 0 <= index < len(x):
             raise UserError(f"--index {index} is outside the Fashion-MNIST test set (0..{len(x) - 1})")
-        return torch.from_numpy(x[index].astype(np.float32) / 255), f"fashion-mnist test #{index} ({FASHION_CLASSES[y[index]]})"
+        return torch.from_numpy(x[index].astype(np.float32) / 255), f"fashion-mnist test #{index} ({classes[y[index]]})"
     raise UserError("nothing to filter", "give an IMAGE file, --dataset fashion-mnist --index N, or --signal FILE.csv")
 
 

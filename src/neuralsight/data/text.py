@@ -2,8 +2,8 @@
 
 - ``read_text(path)`` reads a UTF-8 file, refuses empty or binary data with a one-line error, turns CRLF
   into LF and strips a Project Gutenberg header/footer when present.
-- ``corpus_text(dataset, data_dir, text_file)`` finds the catalog corpus (``romeo-juliet``,
-  ``tinyshakespeare``; both live in the shared ``shakespeare/`` folder) or reads ``--text FILE``.
+- ``corpus_path(dataset, data_dir, text_file)`` is ``--text FILE`` when given, else the catalog corpus's
+  main file (``romeo-juliet``, ``tinyshakespeare``: any entry whose task is ``textgen``).
 - :class:`Vocab` maps characters to ids; it is a plain string so it is stored in the checkpoint's JSON
   (never pickled) and a saved run rebuilds it exactly.
 - ``split_ids(ids, 0.9)`` is the contiguous 90/10 train/validation split of nanoGPT's
@@ -16,9 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from neuralsight.data.catalog import CATALOG, locate_file, names_for
 from neuralsight.errors import DataError
-
-CORPUS_FILES = {"romeo-juliet": "romeo_and_juliet.txt", "tinyshakespeare": "tinyshakespeare.txt"}
 
 _GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.I | re.M)
 _GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.I | re.M)
@@ -70,16 +69,10 @@ def corpus_path(dataset: str, data_dir: Path | str | None = None, text_file: Pat
     """The file to read: ``text_file`` when given, else the catalog corpus ``dataset``."""
     if text_file:
         return Path(text_file).expanduser()
-    if dataset not in CORPUS_FILES:
+    if dataset not in CATALOG or CATALOG[dataset].task != "textgen":
         raise DataError(f"unknown text corpus '{dataset}'",
-                        f"use one of {', '.join(CORPUS_FILES)}, or --set data.text_file=PATH for your own text")
-    from neuralsight.data.catalog import locate
-
-    return locate(dataset, data_dir) / CORPUS_FILES[dataset]
-
-
-def corpus_text(dataset: str, data_dir: Path | str | None = None, text_file: Path | str | None = None) -> str:
-    return read_text(corpus_path(dataset, data_dir, text_file))
+                        f"use one of {', '.join(names_for('textgen'))}, or --set data.text_file=PATH for your own text")
+    return locate_file(dataset, data_dir)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 A volume is read once, checked, optionally resampled to a target spacing, normalised, and kept in
 memory as a tensor together with its affine and voxel spacing (so millimetres, and the affine of a
 predicted label file, survive end to end). Training patches are cut from these tensors on the device,
-foreground-biased with a configurable ratio, and augmented on the device (flips, small rotations and
-scaling, intensity shift and scale), using the global torch RNG so resumed runs repeat exactly.
+foreground-biased with a configurable ratio (augmentation: :func:`neuralsight.data.augment.augment_volumes`),
+using the global torch RNG so resumed runs repeat exactly. :func:`split_cases` splits by case.
 
 Array axes are the file's voxel axes ``(X, Y, Z)`` of NIfTI, written ``(D, H, W)`` on tensors.
 Layouts understood by :func:`find_cases`:
@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neuralsight.data.splits import SEED, TEST_FRACTION, VAL_FRACTION, Splits, split_groups
 from neuralsight.errors import DataError
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".npy", ".npz")
@@ -163,9 +165,15 @@ def find_cases(folder: Path | str) -> list[tuple[str, Path, Path | None]]:
                     "expected imagesTr/ + labelsTr/ (Medical Segmentation Decathlon) or images/ + labels/")
 
 
-def label_names(folder: Path | str, num_classes: int) -> list[str]:
-    """Class names from a Decathlon ``dataset.json`` (``{"labels": {"0": "background", ...}}``) if present."""
+def label_names(folder: Path | str, num_classes: int, fallback: Sequence[str] = ()) -> list[str]:
+    """Class names from a Decathlon ``dataset.json`` (``{"labels": {"0": "background", ...}}``) if present.
+
+    Without one, ``fallback`` (the catalog entry's ``class_names``) when it names ``num_classes`` classes,
+    else ``background, class 1, class 2, ...``.
+    """
     names = ["background"] + [f"class {i}" for i in range(1, num_classes)]
+    if len(fallback) == num_classes:
+        names = list(fallback)
     path = Path(folder) / "dataset.json"
     if path.is_file():
         try:
@@ -176,6 +184,16 @@ def label_names(folder: Path | str, num_classes: int) -> list[str]:
             if str(key).isdigit() and int(key) < num_classes:
                 names[int(key)] = str(value)
     return names
+
+
+def split_cases(names: Iterable[str], val_fraction: float = VAL_FRACTION, test_fraction: float = TEST_FRACTION,
+                seed: int = SEED) -> Splits[str]:
+    """Case names in train / val / test (each case one group; see :func:`neuralsight.data.splits.split_groups`).
+
+    Defaults: ``val_fraction = 0.15``, ``test_fraction = 0.15``, ``seed = 0`` (260 hippocampus cases:
+    182 / 39 / 39). The split depends on the set of names only, not on the order they were found in.
+    """
+    return split_groups(names, val_fraction, test_fraction, seed, unit="case")
 
 
 # --- preprocessing ---------------------------------------------------------------------------------------
@@ -364,11 +382,9 @@ class PatchSampler:
 
 @dataclass
 class Augment:
-    """On-device augmentation of a patch batch; probabilities per sample.
-
-    Flips along ``flip_axes``; a random rotation (up to ``rotate`` degrees about each axis) and isotropic
-    scaling (``1 +- scale``) applied together by one ``grid_sample`` (trilinear image, nearest label);
-    intensity ``x * (1 + s) + t`` with ``s`` in ``+-intensity_scale`` and ``t`` in ``+-intensity_shift``.
+    """Transitional: tasks/segment3d.py builds this until it calls
+    :func:`neuralsight.data.augment.augment_volumes` with a ``VolumeAugmentConfig`` (same fields, same
+    draws); remove with that caller.
     """
 
     flip_prob: float = 0.5
@@ -381,53 +397,9 @@ class Augment:
     intensity_scale: float = 0.1
 
     def __call__(self, x, y):
-        """``x``: ``(B, C, D, H, W)`` float, ``y``: ``(B, D, H, W)`` long -> augmented copies."""
-        import torch
-        import torch.nn.functional as F
+        from neuralsight.data.augment import VolumeAugmentConfig, augment_volumes
 
-        b = x.shape[0]
-        dev = x.device
-        if self.flip_prob > 0:
-            for axis in self.flip_axes:
-                flip = torch.rand(b, device=dev) < self.flip_prob  # (B,)
-                if flip.any():
-                    x = torch.where(flip.view(b, 1, 1, 1, 1), x.flip(2 + axis), x)
-                    y = torch.where(flip.view(b, 1, 1, 1), y.flip(1 + axis), y)
-        if self.spatial_prob > 0 and (self.rotate > 0 or self.scale > 0):
-            use = torch.rand(b, device=dev) < self.spatial_prob
-            if use.any():
-                theta = _random_affines(b, self.rotate, self.scale, dev)  # (B, 3, 4)
-                eye = torch.eye(3, 4, device=dev).expand(b, 3, 4)
-                theta = torch.where(use.view(b, 1, 1), theta, eye)
-                grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-                x = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
-                y = F.grid_sample(y[:, None].float(), grid, mode="nearest", padding_mode="zeros",
-                                  align_corners=False)[:, 0].long()
-        if self.intensity_prob > 0:
-            use = (torch.rand(b, 1, 1, 1, 1, device=dev) < self.intensity_prob).float()
-            s = (torch.rand(b, 1, 1, 1, 1, device=dev) * 2 - 1) * self.intensity_scale * use
-            t = (torch.rand(b, 1, 1, 1, 1, device=dev) * 2 - 1) * self.intensity_shift * use
-            x = x * (1 + s) + t
-        return x, y
-
-
-def _random_affines(batch: int, degrees: float, scale: float, device):
-    """``(B, 3, 4)`` matrices: rotation about x, y, z by up to ``degrees`` times isotropic scaling."""
-    import torch
-
-    a = (torch.rand(batch, 3, device=device) * 2 - 1) * math.radians(degrees)  # (B, 3)
-    c, s = a.cos(), a.sin()
-    one, zero = torch.ones(batch, device=device), torch.zeros(batch, device=device)
-
-    def mat(rows):
-        return torch.stack([torch.stack(r, -1) for r in rows], -2)  # (B, 3, 3)
-
-    rx = mat([[one, zero, zero], [zero, c[:, 0], -s[:, 0]], [zero, s[:, 0], c[:, 0]]])
-    ry = mat([[c[:, 1], zero, s[:, 1]], [zero, one, zero], [-s[:, 1], zero, c[:, 1]]])
-    rz = mat([[c[:, 2], -s[:, 2], zero], [s[:, 2], c[:, 2], zero], [zero, zero, one]])
-    k = 1 + (torch.rand(batch, device=device) * 2 - 1) * scale  # (B,)
-    rot = rx @ ry @ rz / k.view(batch, 1, 1)
-    return torch.cat([rot, torch.zeros(batch, 3, 1, device=device)], -1)  # (B, 3, 4)
+        return augment_volumes(x, y, VolumeAugmentConfig(**vars(self)))
 
 
 # --- writing -----------------------------------------------------------------------------------------------

@@ -100,8 +100,8 @@ def load_data(cfg: DataConfig, device) -> Data:
     import torch
 
     if cfg.dataset == "fashion-mnist":
-        from neuralsight.data.catalog import locate
-        from neuralsight.data.idx import FASHION_CLASSES, load_mnist_split
+        from neuralsight.data.catalog import get, locate
+        from neuralsight.data.idx import load_mnist_split
 
         folder = locate("fashion-mnist", cfg.data_dir)
         xtr, ytr = load_mnist_split(folder, "train")
@@ -109,7 +109,7 @@ def load_data(cfg: DataConfig, device) -> Data:
         xtr, xte = xtr[:, None], xte[:, None]  # (N, 1, 28, 28)
         if cfg.channels == 3:
             xtr, xte = np.repeat(xtr, 3, 1), np.repeat(xte, 3, 1)
-        classes, source = list(FASHION_CLASSES), str(folder)
+        classes, source = list(get("fashion-mnist").class_names), str(folder)
     elif cfg.dataset == "folder":
         if not cfg.data_dir:
             raise ConfigError("data.dataset = 'folder' needs a folder", "pass --data DIR (one sub-folder per class)")
@@ -181,13 +181,13 @@ class ClassifyTrain:
         return len(self.data.train.y)
 
     def get_batch(self, indices):
-        from neuralsight.data.augment import flip_shift
+        from neuralsight.data.augment import FlipShiftConfig, flip_and_shift
 
         idx = indices.to(self.device, non_blocking=True)
         x = self.data.train.x[idx].float().div_(255)  # (B, C, H, W) in [0, 1]
         d = self.cfg.data
         if d.augment:
-            x = flip_shift(x, d.flip, d.shift)
+            x = flip_and_shift(x, FlipShiftConfig(hflip=0.5 if d.flip else 0.0, shift=d.shift))
         return x.contiguous(memory_format=self.memory_format), self.data.train.y[idx]
 
     def training_step(self, model, batch):
@@ -287,14 +287,15 @@ class Classify:
 
     def _load_inputs(self, saved, inputs: list[Path], invert: str):
         """``(ok: [(path, uint8 (C, H, W))], failed rows)`` with the README's preprocessing."""
-        from neuralsight.data.imagefolder import IMAGE_SUFFIXES, open_image, preprocess
+        from neuralsight.data.images import IMAGE_EXTS, open_image
+        from neuralsight.data.imagefolder import preprocess
 
         meta = self._meta(saved)
         size, channels = tuple(meta.get("image_size", (28, 28))), int(meta.get("channels", 1))
         ok, bad = [], []
-        for path in expand_inputs(inputs, IMAGE_SUFFIXES):
+        for path in expand_inputs(inputs, IMAGE_EXTS):
             try:
-                ok.append((path, preprocess(open_image(path), size, channels, invert)))
+                ok.append((path, preprocess(open_image(path, mode=None), size, channels, invert)))
             except DataError as err:
                 bad.append(failed(path, err))
         return ok, bad
