@@ -82,8 +82,8 @@ class CharRNN(nn.Module):
         """Continue the ids ``idx`` one sampled character at a time, yielding each new id as it is drawn.
 
         The seed is read once, then every sampled id is fed back with the carried state (no re-reading of
-        the context, unlike a transformer). Sampling happens on the CPU, so a seeded CPU ``generator``
-        gives the same text on every device. The model is in eval mode while the iterator runs.
+        the context, unlike a transformer). Sampling happens on the CPU with a CPU ``generator``, whatever
+        the model's device, as 0.1 did. The model is in eval mode while the iterator runs.
 
         Args:
             idx: seed ids ``(T,)`` or ``(1, T)``, ``T >= 1``, on the model's device.
