@@ -1,13 +1,15 @@
-"""The stage-spec CNN: shapes for every pool mode and kernel size, gradients, overfitting, summaries."""
+"""The stage-spec CNN: size arithmetic for every pool mode and kernel size, presets, the explain interface.
+
+Gradients, overfit-one-batch, odd-size outputs and the checkpoint round trip are the shared checks of
+tests/model_tester.py (tests/test_models.py).
+"""
 
 from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from neuralsight.models import create_model
-from neuralsight.models.cnn import CNN, PRESETS, layer_summary, parse_stage
+from neuralsight.models.cnn import CNN, PRESETS, cnn, layer_summary, parse_stage, preset_kwargs
 
 
 @pytest.mark.parametrize("pool", ["max", "avg", "min", None])
@@ -28,21 +30,36 @@ def test_shapes(pool, kernel_size, padding):
     assert feats.shape == (2, 6, h, w) == (2, *model.feature_shape)
     assert model.forward_head(feats).shape == (2, 7)
     assert model(x).shape == (2, 7)
+    stages = model.forward_intermediates(x)
+    assert len(stages) == 2 and torch.equal(stages[-1], feats)
+    assert model.gradcam_layer is model.features[-1]
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_presets_build_and_every_parameter_gets_a_gradient(preset):
-    model = create_model("cnn", preset=preset, in_channels=1, num_classes=10, image_size=[28, 28])
-    x = torch.rand(4, 1, 28, 28)
-    F.cross_entropy(model(x), torch.tensor([0, 1, 2, 3])).backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
-    probs = model.predict_proba(x)
+def test_presets_build_and_give_probabilities(preset):
+    model = CNN.from_preset(preset, in_channels=1, num_classes=10, image_size=[28, 28]).eval()
+    probs = model.predict_proba(torch.rand(4, 1, 28, 28))
     torch.testing.assert_close(probs.sum(-1), torch.ones(4))
+    assert preset_kwargs(preset) == PRESETS[preset] and preset_kwargs(preset) is not PRESETS[preset]
+
+
+def test_preset_kwargs_is_a_copy_and_unknown_presets_are_named():
+    kwargs = preset_kwargs("fast")
+    kwargs["stages"][0]["channels"] = 1
+    assert PRESETS["fast"]["stages"][0]["channels"] == 32
+    with pytest.raises(ValueError, match="unknown CNN preset 'huge'"):
+        CNN.from_preset("huge")
+
+
+def test_deprecated_cnn_function_still_builds_presets():
+    with pytest.warns(DeprecationWarning, match="CNN.from_preset"):
+        model = cnn("lecture", in_channels=1, num_classes=10, image_size=[28, 28], dense=None)
+    reference = CNN.from_preset("lecture", in_channels=1, num_classes=10, image_size=[28, 28])
+    assert model.state_dict().keys() == reference.state_dict().keys()
 
 
 def test_lecture_preset_is_the_lecture_network():
-    model = create_model("cnn", preset="lecture")
+    model = CNN.from_preset("lecture")
     kinds = [r["type"] for r in layer_summary(model, (1, 28, 28))]
     assert kinds == ["Conv2d", "ReLU", "Pool", "Conv2d", "ReLU", "Pool", "Flatten", "Linear", "ReLU", "Linear"]
 
@@ -54,22 +71,6 @@ def test_layer_summary_counts_params_and_macs():
     assert conv["output"] == "8x28x28" and conv["params"] == 8 * 9 + 8 and conv["macs"] == 8 * 28 * 28 * 9
     assert sum(r["params"] for r in rows) == sum(p.numel() for p in model.parameters())
     assert rows[-1]["macs"] == 8 * 14 * 14 * 10
-
-
-def test_overfit_one_batch():
-    torch.manual_seed(0)
-    stages = [parse_stage("c8 k3 bn max2"), parse_stage("c16 k3 bn min2")]
-    model = create_model("cnn", stages=stages, dense=[32], in_channels=1, num_classes=10, image_size=[28, 28])
-    x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(60):
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    assert (model(x).argmax(-1) == y).all()
-    assert loss.item() < 0.05
 
 
 def test_input_normalisation_is_part_of_the_model():
@@ -84,6 +85,7 @@ def test_parse_stage():
     assert parse_stage("c64 k5 n2 bn d0.1 min2 gelu") == {
         "channels": 64, "kernel_size": 5, "convs": 2, "batchnorm": True, "dropout": 0.1, "pool": "min",
         "pool_size": 2, "activation": "gelu"}
+    assert parse_stage("c8 leaky_relu")["activation"] == "leaky_relu"   # the one spelling of layers.blocks
     with pytest.raises(ValueError, match="unknown token 'q7'"):
         parse_stage("c8 q7")
     with pytest.raises(ValueError, match="no channel count"):

@@ -6,9 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from neuralsight.layers.recurrent import GRUCell, LSTMCell, RNNCell, UnrolledRecurrent
-
-FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+from neuralsight.layers.recurrent import FUSED, GRUCell, LSTMCell, RNNCell, UnrolledRecurrent, make_fused
 
 
 def _pair(cell: str, input_size: int, hidden: int, layers: int):
@@ -91,3 +89,12 @@ def test_from_fused_rejects_what_it_cannot_mirror():
         UnrolledRecurrent.from_fused(nn.LSTM(3, 4, bidirectional=True))
     with pytest.raises(TypeError):
         UnrolledRecurrent.from_fused(nn.Linear(3, 4))
+
+
+def test_make_fused_builds_the_batch_first_module_and_names_bad_cells():
+    lstm = make_fused("lstm", 3, 5, num_layers=2, dropout=0.2)
+    assert isinstance(lstm, nn.LSTM) and lstm.batch_first and lstm.num_layers == 2 and lstm.dropout == 0.2
+    assert make_fused("gru", 3, 5, dropout=0.2).dropout == 0.0       # no between-layer dropout for one layer
+    assert set(FUSED) == {"rnn", "lstm", "gru"}
+    with pytest.raises(ValueError, match=r"cell must be one of \('rnn', 'lstm', 'gru'\), got 'tcn'"):
+        make_fused("tcn", 3, 5)

@@ -1,4 +1,5 @@
-"""CharRNN, whole-split evaluation, generation (deterministic, unknown characters), overfit, resume."""
+"""The textgen task: whole-split evaluation, generation through the task (deterministic, unknown characters),
+resume. The model itself (CharRNN.generate, gate activations) is tested in test_charrnn.py."""
 
 from __future__ import annotations
 
@@ -20,26 +21,6 @@ def _model(vocab_size: int, cell: str = "lstm", hidden: int = 32, layers: int = 
     torch.manual_seed(0)
     return create_model("charrnn", vocab_size=vocab_size, cell=cell, embedding=16, hidden_size=hidden,
                         num_layers=layers, **kw)
-
-
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_charrnn_shapes_gradients_and_unrolled_equality(cell):
-    model = _model(11, cell, hidden=16, layers=2, dropout=0.0)
-    idx = torch.randint(0, 11, (3, 7))
-    logits, state = model(idx)
-    assert logits.shape == (3, 7, 11)
-    F.cross_entropy(logits.reshape(-1, 11), idx.reshape(-1)).backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
-    out, _, _ = model.unrolled()(model.embed(idx))
-    torch.testing.assert_close(out, model.rnn(model.embed(idx))[0], atol=1e-5, rtol=1e-4)
-
-
-def test_tied_weights_share_the_matrix_and_need_equal_sizes():
-    model = create_model("charrnn", vocab_size=9, embedding=16, hidden_size=16, num_layers=1, tie_weights=True)
-    assert model.head.weight is model.embed.weight
-    with pytest.raises(ValueError, match="embedding == hidden_size"):
-        create_model("charrnn", vocab_size=9, embedding=8, hidden_size=16, tie_weights=True)
 
 
 def test_evaluation_covers_every_character_once():
@@ -83,23 +64,6 @@ def test_unknown_seed_characters_error_names_them():
     model = _model(len(vocab))
     with pytest.raises(DataError, match=r"3 character\(s\) the model has never seen: .Z., .!., .@."):
         textgen.generate(model, vocab, "ROMEO: Zounds! @", 10, rng_seed=0)
-
-
-def test_overfit_short_string_then_generate_it_back_exactly():
-    vocab = Vocab.from_text(TEXT)
-    ids = vocab.encode(TEXT)
-    model = _model(len(vocab), hidden=64)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(300):
-        logits, _ = model(ids[None, :-1])
-        loss = F.cross_entropy(logits[0], ids[1:])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if loss.item() < 0.01:
-            break
-    out = textgen.generate(model, vocab, TEXT[:3], len(TEXT) - 3, top_k=1, rng_seed=0)
-    assert TEXT[:3] + out == TEXT
 
 
 def _train(tmp_path, steps: int, resume=None, name="r"):

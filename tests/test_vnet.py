@@ -1,24 +1,16 @@
-"""V-Net (Milletari et al. 2016): shapes for odd sizes, gradient flow, overfitting one batch."""
+"""V-Net (Milletari et al. 2016) specifics: the paper's layout, 0.1 checkpoint names and norm spelling, errors.
+
+Shapes for odd sizes, gradients, overfit-one-batch and the checkpoint round trip are the shared checks of
+tests/model_tester.py (tests/test_models.py).
+"""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from neuralsight.models import create_model
+from neuralsight.layers.blocks import ConvBlock
 from neuralsight.models.vnet import VNet
-
-
-@pytest.mark.parametrize("size", [(17, 23, 9), (16, 16, 16), (35, 51, 35)])
-@pytest.mark.parametrize("depth", [1, 3])
-def test_vnet_shapes_odd_sizes(size, depth):
-    torch.manual_seed(0)
-    model = VNet(in_channels=1, num_classes=3, base_channels=4, depth=depth, kernel_size=3).eval()
-    x = torch.randn(2, 1, *size)
-    with torch.no_grad():
-        y = model(x)
-    assert y.shape == (2, 3, *size)
-    assert torch.isfinite(y).all()
 
 
 def test_vnet_paper_layout():
@@ -33,34 +25,28 @@ def test_vnet_paper_layout():
     # Encoder stages have 1, 2, 3, 3, 3 convolutions as in Fig. 1.
     assert [len(model.stem.convs)] + [len(s.convs) for s in model.encoder] == [1, 2, 3, 3, 3]
     assert model.encoder[-1].act.num_parameters == 256
+    # Built from the one ConvBlock, like the U-Net and the CNN.
+    assert all(isinstance(m, ConvBlock) for m in [*model.down, *model.up, *model.stem.convs])
 
 
-def test_vnet_every_parameter_gets_a_gradient_in_channels_2():
-    torch.manual_seed(0)
-    model = create_model("vnet", in_channels=2, num_classes=3, base_channels=4, depth=2, kernel_size=3,
-                         norm="instance", dropout=0.1)
-    x = torch.randn(2, 2, 11, 13, 9)
-    model(x).square().mean().backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None, name
-        assert torch.isfinite(p.grad).all(), name
-        assert p.grad.abs().sum() > 0, name
+def test_state_dict_keeps_the_0_1_names_and_loads_both():
+    model = VNet(1, 2, base_channels=2, depth=2, kernel_size=3)
+    keys = set(model.state_dict())
+    assert {"down.0.conv.weight", "down.0.norm.running_mean", "down.0.act.weight", "up.1.conv.weight"} <= keys
+    assert not any(k.startswith(("down.0.0.", "up.0.0.")) for k in keys)
+    assert {"encoder.0.convs.0.0.weight", "stem.act.weight"} <= keys       # stages were ConvBlock-shaped already
+    fresh = VNet(1, 2, base_channels=2, depth=2, kernel_size=3)
+    fresh.load_state_dict(model.state_dict())                               # 0.1 names, strict
+    fresh.load_state_dict(dict(model.named_parameters()) | dict(model.named_buffers()))  # module names, strict
+    for (name, a), b in zip(model.named_parameters(), fresh.parameters(), strict=True):
+        torch.testing.assert_close(a, b, msg=name)
 
 
-def test_vnet_overfits_one_batch():
-    torch.manual_seed(0)
-    model = VNet(1, 2, base_channels=4, depth=2, kernel_size=3)
-    x = torch.randn(2, 1, 12, 12, 12)
-    y = (x[:, 0] > 0.3).long()  # (2, 12, 12, 12)
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
-    for _ in range(60):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-    model.eval()
-    acc = (model(x).argmax(1) == y).float().mean()
-    assert acc > 0.95
+def test_norm_none_spelling_of_0_1_still_means_no_norm():
+    old = VNet(1, 2, base_channels=2, depth=1, kernel_size=3, norm="none")
+    new = VNet(1, 2, base_channels=2, depth=1, kernel_size=3, norm=None)
+    assert old.state_dict().keys() == new.state_dict().keys()
+    assert isinstance(old.down[0][1], torch.nn.Identity) and old.down[0][0].bias is not None
 
 
 def test_vnet_rejects_bad_arguments():
@@ -68,5 +54,7 @@ def test_vnet_rejects_bad_arguments():
         VNet(kernel_size=4)
     with pytest.raises(ValueError, match="num_convs"):
         VNet(depth=2, num_convs=[1, 2])
+    with pytest.raises(ValueError, match="norm must be one of"):
+        VNet(norm="layer")
     with pytest.raises(ValueError, match=r"\(B, C, D, H, W\)"):
         VNet(base_channels=2, depth=1, kernel_size=3)(torch.zeros(1, 8, 8, 8))

@@ -1,7 +1,11 @@
-"""N-dimensional convolution blocks for encoder-decoder networks (U-Net, V-Net).
+"""The one vocabulary of convolution blocks: ConvBlock, make_norm, make_activation (CNN, U-Net, V-Net).
 
-Every block takes ``spatial_dims`` (1, 2 or 3) and picks ``Conv1d/2d/3d``, the matching norm and
-upsampling, in the style of MONAI's ``networks/nets/basic_unet.py``. Tensors are ``(B, C, *spatial)``.
+Every block takes ``spatial_dims`` (1, 2 or 3) and picks ``Conv1d/2d/3d``, the matching norm, dropout and
+upsampling, as MONAI's single ``Convolution`` block serves its UNet and VNet alike
+(``monai/networks/blocks/convolutions.py``). Tensors are ``(B, C, *spatial)``.
+
+Names: a norm is ``"batch"``, ``"instance"``, ``"group"`` or ``None`` (no norm); an activation is one of
+:data:`ACTIVATIONS` (torch's spellings: ``"leaky_relu"`` as in ``torch.nn.functional.leaky_relu``) or ``None``.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 NORMS = ("batch", "instance", "group", None)
-ACTIVATIONS = ("relu", "leakyrelu", "prelu", "elu", "gelu", None)
+ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "tanh", "sigmoid", None)
 UP_MODES = ("transpose", "bilinear")
+PADDINGS = ("same", "valid")
 
 
 def _check_dims(spatial_dims: int) -> None:
@@ -42,7 +47,7 @@ def make_norm(norm: str | None, spatial_dims: int, channels: int, num_groups: in
     ``group`` uses ``min(num_groups, channels)`` groups, reduced until it divides ``channels``.
     """
     _check_dims(spatial_dims)
-    if norm is None or norm == "none":
+    if norm is None:
         return nn.Identity()
     if norm == "batch":
         return (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[spatial_dims - 1](channels)
@@ -53,23 +58,31 @@ def make_norm(norm: str | None, spatial_dims: int, channels: int, num_groups: in
         while channels % groups:
             groups -= 1
         return nn.GroupNorm(groups, channels)
-    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    raise ValueError(f"norm must be one of {NORMS} (None for no norm), got {norm!r}")
 
 
-def make_activation(activation: str | None, channels: int = 1) -> nn.Module:
-    """An activation module by name; ``prelu`` learns one slope per channel (V-Net uses it)."""
-    if activation is None or activation == "none":
+def make_activation(activation: str | None, channels: int = 1, inplace: bool = False) -> nn.Module:
+    """An activation module by name; ``None`` gives ``nn.Identity``.
+
+    Args:
+        activation: one of :data:`ACTIVATIONS`. ``leaky_relu`` has torch's default slope 0.01.
+        channels: channels of the input; ``prelu`` learns one slope per channel (V-Net uses it).
+        inplace: overwrite the input (``relu``, ``leaky_relu``, ``elu``): saves one activation-sized
+            tensor per block when the layer before does not need its output for the backward pass.
+    """
+    if activation is None:
         return nn.Identity()
     if activation == "relu":
-        return nn.ReLU(inplace=True)
-    if activation == "leakyrelu":
-        return nn.LeakyReLU(0.1, inplace=True)
+        return nn.ReLU(inplace=inplace)
+    if activation == "leaky_relu":
+        return nn.LeakyReLU(inplace=inplace)
+    if activation == "elu":
+        return nn.ELU(inplace=inplace)
     if activation == "prelu":
         return nn.PReLU(channels)
-    if activation == "elu":
-        return nn.ELU(inplace=True)
-    if activation == "gelu":
-        return nn.GELU()
+    simple = {"gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+    if activation in simple:
+        return simple[activation]()
     raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
 
 
@@ -81,29 +94,42 @@ def make_dropout(spatial_dims: int, dropout: float) -> nn.Module:
 
 
 class ConvBlock(nn.Sequential):
-    """Convolution -> norm -> activation -> dropout, keeping the spatial size ("same" padding).
+    """Convolution -> norm -> activation -> dropout: the one block of every conv net here.
+
+    The children are always ``0`` conv, ``1`` norm, ``2`` activation, ``3`` dropout (identities where
+    switched off), so parameter names do not depend on the options.
 
     Args:
         spatial_dims: 1, 2 or 3.
-        in_channels: channels of the input ``(B, in_channels, *spatial)``.
-        out_channels: channels of the output ``(B, out_channels, *spatial)``.
-        kernel_size: odd kernel size (3 for U-Net, 5 for V-Net).
-        norm: ``"batch"``, ``"instance"``, ``"group"`` or ``None``.
-        activation: one of ``ACTIVATIONS``.
+        in_channels: channels of the input ``(B, in_channels, *S)``.
+        out_channels: channels of the output ``(B, out_channels, *S')``.
+        kernel_size: kernel size (3 for U-Net and the CNN, 5 in V-Net stages, 2 for V-Net's resampling).
+        norm: ``"batch"``, ``"instance"``, ``"group"`` or ``None``. With a norm the conv has no bias
+            (the norm's shift would cancel it).
+        activation: one of :data:`ACTIVATIONS`; ReLU-like ones run in place.
         dropout: channel dropout probability after the activation.
-        stride: convolution stride; 2 gives a learned downsampling (V-Net's "down convolution").
+        stride: 2 gives a learned downsampling (V-Net's "down convolution") or, with ``transposed``,
+            a learned 2x upsampling.
+        padding: ``"same"`` pads ``(kernel_size - 1) // 2`` (MONAI's ``same_padding``): with stride 1 the
+            output keeps ``S`` (the kernel must be odd), with stride ``s`` it is ``S / s`` for sizes
+            divisible by ``s``. ``"valid"`` pads nothing: a k x k conv loses ``k - 1`` pixels per axis.
+        transposed: a transposed convolution (the lecture's "deconvolution"); ``kernel_size = stride = 2``
+            doubles every spatial size.
     """
 
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, kernel_size: int = 3,
                  norm: str | None = "batch", activation: str | None = "relu", dropout: float = 0.0,
-                 stride: int = 1):
-        if kernel_size % 2 == 0 and stride == 1:
+                 stride: int = 1, padding: str = "same", transposed: bool = False):
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+        if padding == "same" and stride == 1 and not transposed and kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
-        conv = conv_nd(spatial_dims)(in_channels, out_channels, kernel_size, stride=stride,
-                                     padding=(kernel_size - 1) // 2 if stride == 1 else 0,
-                                     bias=norm in (None, "none"))
+        conv_cls = conv_transpose_nd(spatial_dims) if transposed else conv_nd(spatial_dims)
+        conv = conv_cls(in_channels, out_channels, kernel_size, stride=stride,
+                        padding=(kernel_size - 1) // 2 if padding == "same" else 0, bias=norm is None)
         super().__init__(conv, make_norm(norm, spatial_dims, out_channels),
-                         make_activation(activation, out_channels), make_dropout(spatial_dims, dropout))
+                         make_activation(activation, out_channels, inplace=True),
+                         make_dropout(spatial_dims, dropout))
 
 
 class DoubleConv(nn.Sequential):

@@ -1,4 +1,6 @@
-"""Convolution as signal processing: 1D/2D convolution and correlation, classic kernels, ConvBlock.
+"""Convolution as signal processing: 1D/2D convolution and correlation, classic kernels.
+
+The learnable block of the conv nets (:class:`~neuralsight.layers.blocks.ConvBlock`) lives in ``blocks.py``.
 
 Convolution vs correlation: ``torch.nn.functional.conv2d`` (and every deep-learning "convolution")
 computes the cross-correlation ``y[i] = sum_k x[i + k] w[k]``. The textbook convolution flips the kernel,
@@ -17,9 +19,6 @@ import re
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
-from neuralsight.errors import UserError
 
 MODES = ("valid", "same", "full")
 
@@ -127,9 +126,9 @@ def kernel(name: str) -> torch.Tensor:
         if base == "box":
             return box_kernel(int(arg) if arg else 3)
     except ValueError as err:
-        raise UserError(f"kernel '{name}': {err}", "e.g. gaussian:1.5 or box:5") from None
-    raise UserError(f"unknown kernel '{name}'",
-                    f"choose from {', '.join(KERNEL_NAMES)} or give a matrix like '1,0,-1;2,0,-2;1,0,-1'")
+        raise ValueError(f"kernel '{name}': {err} (e.g. gaussian:1.5 or box:5)") from None
+    raise ValueError(f"unknown kernel '{name}': choose from {', '.join(KERNEL_NAMES)} "
+                     f"or give a matrix like '1,0,-1;2,0,-2;1,0,-1'")
 
 
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(/[-+]?\d+\.?\d*)?$")
@@ -158,16 +157,16 @@ def parse_kernel(spec: str) -> tuple[str, torch.Tensor]:
         out = []
         for v in vals:
             if not _NUMBER.match(v):
-                raise UserError(f"kernel '{spec}': '{v}' is not a number",
-                                "write rows separated by ';' and values by ',', e.g. '1,0,-1;2,0,-2;1,0,-1'")
+                raise ValueError(f"kernel '{spec}': '{v}' is not a number; write rows separated by ';' and "
+                                 f"values by ',', e.g. '1,0,-1;2,0,-2;1,0,-1'")
             num, _, den = v.partition("/")
             out.append(float(num) / float(den) if den else float(num))
         matrix.append(out)
     if not matrix or not matrix[0]:
-        raise UserError(f"kernel '{spec}' is empty", "e.g. '1,0,-1;2,0,-2;1,0,-1'")
+        raise ValueError(f"kernel '{spec}' is empty; write e.g. '1,0,-1;2,0,-2;1,0,-1'")
     if len({len(r) for r in matrix}) != 1:
-        raise UserError(f"kernel '{spec}' has rows of different lengths {[len(r) for r in matrix]}",
-                        "every row needs the same number of values")
+        raise ValueError(f"kernel '{spec}' has rows of different lengths {[len(r) for r in matrix]}; "
+                         f"every row needs the same number of values")
     t = torch.tensor(matrix, dtype=torch.float32)
     label = "custom " + "x".join(str(s) for s in t.shape)
     return label, (t[0] if t.shape[0] == 1 else t)
@@ -182,47 +181,3 @@ def smoothing_kernel_1d(size: int = 9, sigma: float | None = None) -> torch.Tens
 
 
 DERIVATIVE_1D = torch.tensor([1.0, 0.0, -1.0]) / 2  # central difference; convolved gives x[i+1] - x[i-1]
-
-
-# ---- learnable block ---------------------------------------------------------------------------------
-
-ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "silu": nn.SiLU,
-               "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
-
-
-def make_activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
-    return ACTIVATIONS[name]()
-
-
-class ConvBlock(nn.Sequential):
-    """Conv -> (BatchNorm) -> activation -> (Dropout), for 1D/2D/3D inputs (MONAI-style ``spatial_dims``).
-
-    Args:
-        in_channels: input channels.
-        out_channels: output channels (number of learned kernels).
-        kernel_size: odd kernel size; ``padding="same"`` keeps the spatial size, ``"valid"`` shrinks it by
-            ``kernel_size - 1``.
-        spatial_dims: 1, 2 or 3.
-        activation: a name from :data:`ACTIVATIONS`.
-        batchnorm: add BatchNorm (the conv then has no bias, it would be cancelled).
-        dropout: dropout probability after the activation.
-        padding: ``"same"`` or ``"valid"``.
-
-    Shapes: ``(B, in_channels, *spatial) -> (B, out_channels, *spatial')``.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, spatial_dims: int = 2,
-                 activation: str = "relu", batchnorm: bool = False, dropout: float = 0.0,
-                 padding: str = "same"):
-        conv_cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[spatial_dims - 1]
-        norm_cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[spatial_dims - 1]
-        pad = kernel_size // 2 if padding == "same" else 0
-        layers: list[nn.Module] = [conv_cls(in_channels, out_channels, kernel_size, padding=pad, bias=not batchnorm)]
-        if batchnorm:
-            layers.append(norm_cls(out_channels))
-        layers.append(make_activation(activation))
-        if dropout > 0:
-            layers.append((nn.Dropout, nn.Dropout2d, nn.Dropout3d)[spatial_dims - 1](dropout))
-        super().__init__(*layers)

@@ -32,8 +32,22 @@ import math
 import torch
 from torch import nn
 
-CELL_TYPES = ("rnn", "lstm", "gru")
-GATES_PER_CELL = {"rnn": 1, "lstm": 4, "gru": 3}
+# The one map from cell name to torch's fused module (the explicit cells are in CELLS, below).
+FUSED: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+CELL_TYPES = tuple(FUSED)
+
+
+def make_fused(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+               dropout: float = 0.0) -> nn.RNNBase:
+    """The fused, batch-first ``nn.RNN`` (tanh) / ``nn.LSTM`` / ``nn.GRU`` stack that models train with.
+
+    ``dropout`` applies between stacked layers, so it is dropped for a single layer (where torch would warn).
+    Shapes: ``(B, T, input_size) -> (B, T, hidden_size)`` and the final state.
+    """
+    if cell not in FUSED:
+        raise ValueError(f"cell must be one of {CELL_TYPES}, got {cell!r}")
+    return FUSED[cell](input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                       dropout=dropout if num_layers > 1 else 0.0)
 
 
 class _Cell(nn.Module):
@@ -173,7 +187,7 @@ class UnrolledRecurrent(nn.Module):
     @classmethod
     def from_fused(cls, module: nn.Module) -> UnrolledRecurrent:
         """Build the explicit stack holding a copy of a fused ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``'s weights."""
-        kind = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}.get(type(module))
+        kind = next((name for name, fused in FUSED.items() if type(module) is fused), None)
         if kind is None:
             raise TypeError(f"expected torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
         if kind == "rnn" and module.nonlinearity != "tanh":

@@ -10,18 +10,22 @@ is a dict::
 lecture's last layer is applied by the cross-entropy loss in training and by :meth:`CNN.predict_proba`
 at prediction time (the fused log-softmax is numerically safer than a softmax layer followed by a log).
 
-``forward_features`` (the conv stages) and ``forward_head`` (flatten + dense) are split as in timm, so
-feature maps and Grad-CAM can read the last conv stage.
+``forward_features`` (the conv stages) and ``forward_head`` (flatten + dense) are split as in timm;
+``forward_intermediates`` returns every stage's output (feature maps) and ``gradcam_layer`` names the layer
+Grad-CAM reads, so ``viz/explain.py`` needs nothing else from the model.
 """
 
 from __future__ import annotations
 
+import copy
+import warnings
+
 import torch
 from torch import nn
 
-from neuralsight.layers.conv import ConvBlock, make_activation
+from neuralsight.layers.blocks import ACTIVATIONS, ConvBlock, make_activation
 from neuralsight.layers.pool import Pool
-from neuralsight.models import register_model
+from neuralsight.models.registry import register_model
 
 STAGE_KEYS = {"channels", "kernel_size", "convs", "activation", "batchnorm", "dropout", "pool", "pool_size"}
 
@@ -68,7 +72,7 @@ def parse_stage(text: str) -> dict:
         elif m := re.fullmatch(r"(max|avg|min)(\d*)", tok):
             stage["pool"] = m[1]
             stage["pool_size"] = int(m[2] or 2)
-        elif tok in ("relu", "gelu", "tanh", "sigmoid", "silu", "leaky_relu", "elu"):
+        elif tok in ACTIVATIONS:
             stage["activation"] = tok
         else:
             raise ValueError(f"stage '{text}': unknown token '{tok}' (expected cN kN nN bn dP max2|avg2|min2 "
@@ -78,8 +82,16 @@ def parse_stage(text: str) -> dict:
     return stage
 
 
+def preset_kwargs(preset: str) -> dict:
+    """A fresh copy of a preset's constructor arguments (``stages``, ``dense``, ``dropout``)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown CNN preset {preset!r}; choose from {sorted(PRESETS)}")
+    return copy.deepcopy(PRESETS[preset])
+
+
+@register_model("cnn")
 class CNN(nn.Module):
-    """Convolutional classifier from a stage spec.
+    """Convolutional classifier from a stage spec: conv stages, flatten, dense layers, class logits.
 
     Args:
         in_channels: image channels (1 for Fashion-MNIST).
@@ -88,8 +100,10 @@ class CNN(nn.Module):
         stages: list of stage dicts (see the module docstring).
         dense: hidden sizes of the dense layers after flattening.
         dropout: dropout before each dense layer.
-        activation: default activation of stages and dense layers.
+        activation: default activation of stages and dense layers (see ``layers.blocks.ACTIVATIONS``).
         padding: ``"same"`` (keep size) or ``"valid"`` (a k x k conv loses ``k - 1`` pixels).
+        input_mean, input_std: per-channel statistics of the training inputs in [0, 1]; the model
+            normalises with them, so a checkpoint carries its own preprocessing.
 
     Shapes: ``(B, in_channels, H, W) -> (B, num_classes)`` logits.
     """
@@ -120,9 +134,9 @@ class CNN(nn.Module):
             k = int(stage.get("kernel_size", 3))
             layers: list[nn.Module] = []
             for _ in range(int(stage.get("convs", 1))):
-                layers.append(ConvBlock(channels, int(stage["channels"]), k, spatial_dims=2,
+                layers.append(ConvBlock(2, channels, int(stage["channels"]), k,
+                                        norm="batch" if stage.get("batchnorm", False) else None,
                                         activation=stage.get("activation", activation),
-                                        batchnorm=bool(stage.get("batchnorm", False)),
                                         dropout=float(stage.get("dropout", 0.0)), padding=padding))
                 channels = int(stage["channels"])
                 if padding == "valid":
@@ -151,12 +165,37 @@ class CNN(nn.Module):
         self.head = nn.Sequential(*head)
         self.num_classes = num_classes
 
+    @classmethod
+    def from_preset(cls, preset: str, **kwargs) -> CNN:
+        """A :class:`CNN` from a preset (``lecture``, ``fast``, ``best``); ``kwargs`` override its entries.
+
+        Example: ``CNN.from_preset("fast", in_channels=1, num_classes=10, image_size=(28, 28))``.
+        """
+        return cls(**{**preset_kwargs(preset), **kwargs})
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs in [0, 1] ``(B, C_in, H, W)`` -> what the first stage sees, ``(x - mean) / std``."""
+        return (x - self.input_mean) / self.input_std
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The output of every conv stage, ``[(B, C_1, H_1, W_1), ...]``; the last is ``forward_features``."""
+        outputs = []
+        h = self.normalize(x)
+        for stage in self.features:
+            h = stage(h)
+            outputs.append(h)
+        return outputs
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x - self.input_mean) / self.input_std  # (B, C_in, H, W), inputs in [0, 1]
-        return self.features(x)  # (B, C, H', W')
+        return self.features(self.normalize(x))  # (B, C, H', W')
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)  # (B, num_classes)
+
+    @property
+    def gradcam_layer(self) -> nn.Module:
+        """The layer whose output Grad-CAM weights by its gradients: the last conv stage."""
+        return self.features[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
@@ -167,20 +206,18 @@ class CNN(nn.Module):
         return torch.softmax(self.forward(x).float(), dim=-1)
 
 
-@register_model("cnn")
 def cnn(preset: str | None = None, **kwargs) -> CNN:
-    """Build a :class:`CNN` from a preset name (``lecture``, ``fast``, ``best``) and/or explicit arguments."""
-    spec = dict(PRESETS[preset]) if preset else {}
-    if preset and preset not in PRESETS:
-        raise ValueError(f"unknown CNN preset {preset!r}; choose from {sorted(PRESETS)}")
-    spec.update({k: v for k, v in kwargs.items() if v is not None})
-    return CNN(**spec)
+    """Deprecated: use ``CNN.from_preset(preset, **kwargs)`` (or ``CNN(**kwargs)`` without a preset)."""
+    warnings.warn("neuralsight.models.cnn.cnn() is deprecated; use CNN.from_preset(preset, **kwargs)",
+                  DeprecationWarning, stacklevel=2)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    return CNN.from_preset(preset, **kwargs) if preset else CNN(**kwargs)
 
 
 def layer_summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:
     """Per-layer table: name, type, output shape, parameters and multiply-accumulates for one input.
 
-    Leaf modules are hooked; MACs are counted for Conv (``out elements * in_ch/groups * prod(kernel)``) and
+    Leaf modules (but ``nn.Identity``) are hooked; MACs are counted for Conv (``out elements * in_ch/groups * prod(kernel)``) and
     Linear (``in * out``); BatchNorm/activations/pooling count 0 (no multiply-accumulate weights).
     """
     rows: list[dict] = []
@@ -202,7 +239,8 @@ def layer_summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:
         return fn
 
     for name, module in model.named_modules():
-        if len(list(module.children())) == 0:
+        # Identity leaves are the switched-off slots of a ConvBlock (no norm, no dropout): not layers.
+        if len(list(module.children())) == 0 and not isinstance(module, nn.Identity):
             hooks.append(module.register_forward_hook(hook(name)))
     was_training = model.training
     model.eval()

@@ -18,17 +18,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neuralsight.errors import UserError
-from neuralsight.models import register_model
-
-CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+from neuralsight.layers.recurrent import make_fused
+from neuralsight.models.registry import register_model
 
 
 def _check_quantiles(quantiles) -> tuple[float, ...]:
     q = tuple(float(v) for v in (quantiles or ()))
     if any(not 0.0 < v < 1.0 for v in q) or list(q) != sorted(q):
-        raise UserError(f"quantiles {list(q)} must be increasing and strictly between 0 and 1",
-                        "e.g. model.quantiles=[0.1, 0.5, 0.9]")
+        raise ValueError(f"quantiles {list(q)} must be increasing and strictly between 0 and 1, "
+                         f"e.g. [0.1, 0.5, 0.9]")
     return q
 
 
@@ -50,8 +48,9 @@ class _Head(nn.Module):
         return y
 
 
+@register_model("forecaster")
 class RecurrentForecaster(nn.Module):
-    """RNN / LSTM / GRU window forecaster.
+    """RNN / LSTM / GRU window forecaster: the last hidden state to every horizon step at once.
 
     Args:
         cell: ``"rnn"`` (Elman, tanh), ``"lstm"`` or ``"gru"``.
@@ -70,13 +69,10 @@ class RecurrentForecaster(nn.Module):
     def __init__(self, cell: str = "lstm", input_window: int = 28, horizon: int = 14, hidden_size: int = 64,
                  num_layers: int = 1, dropout: float = 0.0, quantiles=(), residual: bool = True):
         super().__init__()
-        if cell not in CELLS:
-            raise UserError(f"unknown recurrent cell '{cell}'", f"use one of {', '.join(CELLS)}")
         self.cell, self.input_window, self.horizon = cell, input_window, horizon
         self.quantiles = _check_quantiles(quantiles)
         self.residual = residual
-        self.rnn = CELLS[cell](input_size=1, hidden_size=hidden_size, num_layers=num_layers, batch_first=True,
-                               dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = make_fused(cell, 1, hidden_size, num_layers, dropout)
         self.head = _Head(hidden_size, horizon, self.quantiles)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,6 +89,7 @@ class RecurrentForecaster(nn.Module):
         return y
 
 
+@register_model("window_mlp")
 class WindowMLP(nn.Module):
     """The feed-forward net of the lecture: the flattened window through hidden layers to the horizon.
 
@@ -121,16 +118,6 @@ class WindowMLP(nn.Module):
         if self.residual:
             y = y + x[:, -1][:, None, None].to(y.dtype)
         return y
-
-
-@register_model("forecaster")
-def forecaster(**kwargs) -> RecurrentForecaster:
-    return RecurrentForecaster(**kwargs)
-
-
-@register_model("window_mlp")
-def window_mlp(**kwargs) -> WindowMLP:
-    return WindowMLP(**kwargs)
 
 
 def point_index(quantiles) -> int:
@@ -174,7 +161,8 @@ def seasonal_naive(y: torch.Tensor, origins: torch.Tensor, horizon: int, season:
     back = season * torch.div(h + season - 1, season, rounding_mode="floor")   # (H,)
     idx = origins[:, None] + h[None, :] - back[None, :]                         # (N, H)
     if int(idx.min()) < 0:
-        raise UserError(f"seasonal naive needs {season} steps of history before the first origin")
+        raise ValueError(f"seasonal naive needs {season} steps of history before the first origin, "
+                         f"got an origin at {int(origins.min())}")
     return y[idx]
 
 
@@ -184,9 +172,9 @@ def seasonal_naive(y: torch.Tensor, origins: torch.Tensor, horizon: int, season:
 def _statsmodels():
     try:
         import statsmodels  # noqa: F401
-    except ModuleNotFoundError:
-        raise UserError("the ETS and ARIMA peers need statsmodels, which is not installed",
-                        "pip install statsmodels (a benchmark-only extra), or leave model.classical=false") from None
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError("the ETS and ARIMA peers need statsmodels, which is not installed: "
+                                  "pip install statsmodels (a benchmark-only extra)", name=err.name) from None
 
 
 def classical_forecasts(kind: str, z, fit_end: int, origins, horizon: int, season: int = 7):
@@ -221,7 +209,7 @@ def classical_forecasts(kind: str, z, fit_end: int, origins, horizon: int, seaso
 
             res = ARIMA(z[:fit_end], order=(2, 1, 2)).fit()
         else:
-            raise UserError(f"unknown classical model '{kind}'", "use ets or arima")
+            raise ValueError(f"unknown classical model '{kind}'; use 'ets' or 'arima'")
         out = np.empty((len(origins), horizon))
         for k, t in enumerate(np.asarray(origins)):
             out[k] = res.apply(z[: int(t) + 1]).forecast(horizon)

@@ -14,15 +14,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuralsight.layers.blocks import NORMS, UP_MODES, DoubleConv, Down, Up, conv_nd
-from neuralsight.models import register_model
+from neuralsight.models.registry import register_model
 
 
 @register_model("unet")
 class UNet(nn.Module):
-    """U-Net returning per-pixel class logits.
+    """U-Net returning per-pixel class logits, for 1D, 2D or 3D inputs of any size.
 
     Args:
-        spatial_dims: 1, 2 or 3 (3 gives a volumetric U-Net; V-Net shares these blocks).
+        spatial_dims: 1, 2 or 3 (3 gives a volumetric U-Net; V-Net is built from the same ConvBlock).
         in_channels: input channels (3 for RGB photos, 1 for CT slices).
         num_classes: output channels, one logit per class (include background).
         depth: number of 2x downsamplings (the U has ``depth + 1`` levels).

@@ -14,84 +14,66 @@ back, so ``forward`` returns logits of the input's exact spatial size.
 
 from __future__ import annotations
 
+import re
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuralsight.models import register_model
+from neuralsight.layers.blocks import NORMS, ConvBlock, conv_nd, make_activation, make_dropout
+from neuralsight.models.registry import register_model
 
 PAPER_CONVS = (1, 2, 3, 3, 3)
 
 
-def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm3d(channels)
-    if kind == "instance":
-        return nn.InstanceNorm3d(channels, affine=True)
-    if kind == "group":
-        return nn.GroupNorm(min(8, channels), channels)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"norm must be batch, instance, group or none, got {kind!r}")
-
-
-class ConvNormAct(nn.Sequential):
-    """Conv3d (same padding) -> norm -> PReLU; with ``act=False`` the PReLU is left to the caller."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, norm: str, act: bool = True):
-        layers: list[nn.Module] = [
-            nn.Conv3d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=norm == "none"),
-            _norm(norm, out_channels),
-        ]
-        if act:
-            layers.append(nn.PReLU(out_channels))
-        super().__init__(*layers)
-
-
 class ResidualStage(nn.Module):
-    """``num_convs`` 5x5x5 convolutions; the stage input is added before the last PReLU (paper Fig. 1)."""
+    """``num_convs`` 5x5x5 convolutions; the stage input is added before the last PReLU (paper Fig. 1).
 
-    def __init__(self, in_channels: int, channels: int, num_convs: int, kernel_size: int, norm: str,
+    Shapes: ``x (B, in_channels, D, H, W)``, ``residual (B, channels, D, H, W)`` -> ``(B, channels, D, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, channels: int, num_convs: int, kernel_size: int, norm: str | None,
                  dropout: float = 0.0):
         super().__init__()
-        convs = []
-        for i in range(num_convs):
-            last = i == num_convs - 1
-            convs.append(ConvNormAct(in_channels if i == 0 else channels, channels, kernel_size, norm, act=not last))
-        self.convs = nn.Sequential(*convs)
-        self.act = nn.PReLU(channels)
-        self.dropout = nn.Dropout3d(dropout) if dropout > 0 else nn.Identity()
+        # Every convolution but the last ends in a PReLU; the last one's PReLU comes after the residual sum.
+        self.convs = nn.Sequential(*(
+            ConvBlock(3, in_channels if i == 0 else channels, channels, kernel_size, norm,
+                      activation="prelu" if i < num_convs - 1 else None)
+            for i in range(num_convs)))
+        self.act = make_activation("prelu", channels)
+        self.dropout = make_dropout(3, dropout)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.act(self.convs(x) + residual))  # (B, C, D, H, W)
 
 
-class DownConv(nn.Module):
-    """Strided 2x2x2 convolution halving the size and doubling the channels (replaces pooling)."""
-
-    def __init__(self, in_channels: int, out_channels: int, norm: str):
-        super().__init__()
-        self.conv = nn.Conv3d(in_channels, out_channels, 2, stride=2, bias=norm == "none")
-        self.norm = _norm(norm, out_channels)
-        self.act = nn.PReLU(out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(x)))  # (B, 2C, D/2, H/2, W/2)
+# V-Net 0.1 wrote its down/up convolutions with children named conv, norm, act; they are ConvBlocks now
+# (children 0, 1, 2). The state dict keeps the 0.1 names, so every saved run loads unchanged.
+_RESAMPLE_KEY = re.compile(r"^(?P<prefix>.*?)(?P<path>(?:down|up)\.\d+)\.(?P<child>[^.]+)\.(?P<rest>.+)$")
+_V01_CHILD = {"0": "conv", "1": "norm", "2": "act"}
+_BLOCK_CHILD = {name: index for index, name in _V01_CHILD.items()}
 
 
-class UpConv(nn.Module):
-    """Transposed 2x2x2 convolution doubling the size (the paper's "de-convolution")."""
-
-    def __init__(self, in_channels: int, out_channels: int, norm: str):
-        super().__init__()
-        self.conv = nn.ConvTranspose3d(in_channels, out_channels, 2, stride=2, bias=norm == "none")
-        self.norm = _norm(norm, out_channels)
-        self.act = nn.PReLU(out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(x)))  # (B, C_out, 2D, 2H, 2W)
+def _rename_resample_keys(state_dict: dict, prefix: str, names: dict[str, str]) -> None:
+    """Rename ``{prefix}down.i.<child>.*`` / ``up.i.<child>.*`` keys in place, keeping their order."""
+    items = list(state_dict.items())
+    state_dict.clear()
+    for key, value in items:
+        m = _RESAMPLE_KEY.match(key)
+        if m and m["prefix"] == prefix and m["child"] in names:
+            key = f"{prefix}{m['path']}.{names[m['child']]}.{m['rest']}"
+        state_dict[key] = value
 
 
+def _save_v01_keys(module, state_dict, prefix, local_metadata) -> None:
+    _rename_resample_keys(state_dict, prefix, _V01_CHILD)
+
+
+def _load_v01_keys(module, state_dict, prefix, *args) -> None:
+    _rename_resample_keys(state_dict, prefix, _BLOCK_CHILD)
+
+
+@register_model("vnet")
 class VNet(nn.Module):
     """V-Net for volumes ``(B, in_channels, D, H, W)`` -> logits ``(B, num_classes, D, H, W)``.
 
@@ -103,14 +85,22 @@ class VNet(nn.Module):
         kernel_size: convolution size inside the stages (paper: 5).
         num_convs: ``depth + 1`` convolution counts per encoder stage, from the top; the decoder mirrors
             them (default the paper's 1, 2, 3, 3, 3, cut to ``depth + 1`` entries, 3 beyond five).
-        norm: "batch", "instance", "group" or "none" (paper: none).
+        norm: ``"batch"``, ``"instance"``, ``"group"`` or ``None`` (paper: none). ``"none"``, the spelling
+            0.1 stored in checkpoints, still means ``None``.
         dropout: channel dropout after the deeper stages (0 disables it).
+
+    State-dict keys: the down/up convolutions are :class:`ConvBlock` s, saved under the child names
+    ``conv``/``norm``/``act`` that 0.1 used (``down.0.conv.weight``), so checkpoints of every version load.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2, base_channels: int = 16, depth: int = 4,
                  kernel_size: int = 5, num_convs: list[int] | tuple[int, ...] | None = None,
-                 norm: str = "batch", dropout: float = 0.0):
+                 norm: str | None = "batch", dropout: float = 0.0):
         super().__init__()
+        if norm == "none":
+            norm = None
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS} (None for no norm), got {norm!r}")
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
         if kernel_size % 2 != 1:
@@ -129,7 +119,8 @@ class VNet(nn.Module):
         self.down = nn.ModuleList()
         self.encoder = nn.ModuleList()
         for level in range(1, depth + 1):
-            self.down.append(DownConv(widths[level - 1], widths[level], norm))
+            # Strided 2x2x2 convolution: halves the size, doubles the channels (replaces pooling).
+            self.down.append(ConvBlock(3, widths[level - 1], widths[level], 2, norm, "prelu", stride=2))
             drop = dropout if level >= depth - 1 else 0.0
             self.encoder.append(ResidualStage(widths[level], widths[level], convs[level], kernel_size, norm, drop))
         self.up = nn.ModuleList()
@@ -138,11 +129,14 @@ class VNet(nn.Module):
             # Up-convolve to the skip's width and concatenate it, so the decoder stage works at twice
             # the level's width like the paper (e.g. 256 -> 128 up + 128 skip); its input is its residual.
             below = widths[depth] if level == depth - 1 else 2 * widths[level + 1]
-            self.up.append(UpConv(below, widths[level], norm))
+            # Transposed 2x2x2 convolution doubling the size (the paper's "de-convolution").
+            self.up.append(ConvBlock(3, below, widths[level], 2, norm, "prelu", stride=2, transposed=True))
             drop = dropout if level >= depth - 2 else 0.0
             self.decoder.append(ResidualStage(2 * widths[level], 2 * widths[level], convs[level], kernel_size,
                                               norm, drop))
-        self.head = nn.Conv3d(widths[0] * 2, num_classes, 1)
+        self.head = conv_nd(3)(widths[0] * 2, num_classes, 1)
+        self.register_state_dict_post_hook(_save_v01_keys)
+        self.register_load_state_dict_pre_hook(_load_v01_keys)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5:
@@ -172,8 +166,3 @@ def _tile_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     """The input replicated along channels to ``channels`` (the paper adds the 1-channel input to 16)."""
     reps = -(-channels // x.shape[1])
     return x.repeat(1, reps, 1, 1, 1)[:, :channels]  # (B, channels, D, H, W)
-
-
-@register_model("vnet")
-def vnet(**kwargs) -> VNet:
-    return VNet(**kwargs)

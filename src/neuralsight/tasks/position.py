@@ -63,47 +63,18 @@ def make_batch(spec: PositionSpec, n: int, positions, generator):
 
 
 def build_model(kind: str, spec: PositionSpec):
-    """The three contenders, each about the same size. Input (B, L) -> logit (B,)."""
+    """The three contenders (``models/position.py``), each about the same size. Input (B, L) -> logit (B,)."""
     import torch
-    from torch import nn
 
-    h = spec.hidden_size
+    from neuralsight.models import create_model
 
-    class FFN(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(spec.length, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(),
-                                     nn.Linear(h, 1))
-
-        def forward(self, x):
-            return self.net(x)[:, 0]                                   # (B,)
-
-    class LSTM(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.rnn = nn.LSTM(1, h, batch_first=True)
-            self.out = nn.Linear(h, 1)
-
-        def forward(self, x):
-            seq, _ = self.rnn(x[..., None])                            # (B, L, h)
-            return self.out(seq.amax(dim=1))[:, 0]                     # (B,)
-
-    class CNN(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Sequential(nn.Conv1d(1, h, kernel_size=len(PATTERN), padding=0), nn.ReLU(),
-                                      nn.Conv1d(h, h, kernel_size=1), nn.ReLU())
-            self.out = nn.Linear(h, 1)
-
-        def forward(self, x):
-            f = self.conv(x[:, None, :])                               # (B, h, L - P + 1)
-            return self.out(f.amax(dim=-1))[:, 0]                      # (B,)
-
-    models = {"ffn": FFN, "lstm": LSTM, "cnn": CNN}
-    if kind not in models:
+    kwargs = {"ffn": {"length": spec.length, "hidden_size": spec.hidden_size},
+              "lstm": {"hidden_size": spec.hidden_size},
+              "cnn": {"hidden_size": spec.hidden_size, "pattern_length": len(PATTERN)}}
+    if kind not in kwargs:
         raise ValueError(f"unknown model {kind!r}; use one of {MODELS}")
     torch.manual_seed(spec.seed * 101 + MODELS.index(kind))
-    return models[kind]()
+    return create_model(f"position_{kind}", **kwargs[kind])
 
 
 def run_experiment(spec: PositionSpec, device="cpu") -> dict:

@@ -200,8 +200,11 @@ def generate(model, vocab, seed: str = "ROMEO:", length: int = 500, temperature:
              rng_seed: int | None = None, on_text=None) -> str:
     """Continue ``seed`` with ``length`` sampled characters; returns the new text (without the seed).
 
+    Sampling is :meth:`CharRNN.generate <neuralsight.models.charrnn.CharRNN.generate>`; this wrapper checks
+    the options and the seed against the vocabulary, and turns the ids into characters.
+
     Args:
-        model: a CharRNN (any device); put in eval mode here.
+        model: a CharRNN (any device); in eval mode while sampling.
         vocab: the run's :class:`~neuralsight.data.text.Vocab`.
         seed: text to continue; every character must be in the vocabulary (else DataError naming them).
         length: characters to sample.
@@ -219,37 +222,13 @@ def generate(model, vocab, seed: str = "ROMEO:", length: int = 500, temperature:
     if length < 0 or top_k < 0:
         raise UserError("--length and --top-k must be >= 0")
     vocab.check(seed, "seed")
-    device = next(model.parameters()).device
-    gen = torch.Generator()
-    gen.manual_seed(rng_seed if rng_seed is not None else int(torch.seed() % 2**63))
-    was_training = model.training
-    model.eval()
+    generator = torch.Generator().manual_seed(rng_seed if rng_seed is not None else int(torch.seed() % 2**63))
     out: list[str] = []
-    with torch.no_grad():
-        idx = vocab.encode(seed).to(device)[None]                   # (1, S)
-        logits, state = model(idx)                                  # (1, S, V)
-        last = logits[0, -1].float().cpu()                          # (V,)
-        for _ in range(length):
-            probs = _next_probs(last, temperature, top_k)
-            nxt = int(torch.multinomial(probs, 1, generator=gen))
-            ch = vocab.chars[nxt]
-            out.append(ch)
-            if on_text is not None:
-                on_text(ch)
-            logits, state = model(torch.tensor([[nxt]], device=device), state)  # (1, 1, V)
-            last = logits[0, -1].float().cpu()
-    model.train(was_training)
+    for token in model.generate(vocab.encode(seed), length, temperature, top_k, generator):
+        out.append(vocab.chars[token])
+        if on_text is not None:
+            on_text(out[-1])
     return "".join(out)
-
-
-def _next_probs(logits, temperature: float, top_k: int):
-    import torch
-
-    logits = logits / temperature                                   # (V,)
-    if top_k and top_k < logits.numel():
-        kth = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    return torch.softmax(logits, dim=-1)
 
 
 def load_run(run_dir: Path, tag: str = "best", device: str = "cpu"):

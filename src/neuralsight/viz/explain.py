@@ -5,8 +5,9 @@
 - ``occlusion``: the score drop when a patch is greyed out (Zeiler & Fergus 2014).
 - ``features``: the activations of every conv stage (first 16 channels each).
 
-Models must expose ``features`` (an ``nn.Sequential`` of stages) and ``predict_proba``, as
-``models.cnn.CNN`` does.
+A model provides, as ``models.cnn.CNN`` does (timm's classifier interface): ``forward`` (inputs in [0, 1]
+to logits, its own normalisation inside), ``forward_intermediates`` (the output of every conv stage),
+``gradcam_layer`` (the layer Grad-CAM reads) and ``predict_proba``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def attributions(model, x, target, method: str):
     """Attribution maps ``(B, H, W)`` (non-negative, per-image normalised to [0, 1]).
 
     Args:
-        model: a CNN in eval mode.
+        model: a classifier in eval mode (see the module docstring).
         x: ``(B, C, H, W)`` inputs in [0, 1].
         target: ``(B,)`` class indices to explain.
         method: ``saliency``, ``gradcam`` or ``occlusion``.
@@ -35,8 +36,7 @@ def attributions(model, x, target, method: str):
     if method == "saliency":
         attr = Saliency(model).attribute(x, target=target, abs=True).amax(1)  # (B, H, W)
     elif method == "gradcam":
-        layer = model.features[-1]
-        cam = LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True)  # (B, 1, h, w)
+        cam = LayerGradCam(model, model.gradcam_layer).attribute(x, target=target, relu_attributions=True)  # (B, 1, h, w)
         attr = LayerAttribution.interpolate(cam, x.shape[-2:], interpolate_mode="bilinear")[:, 0]
     elif method == "occlusion":
         side = max(2, x.shape[-1] // 7)
@@ -51,16 +51,11 @@ def attributions(model, x, target, method: str):
 
 
 def feature_maps(model, x) -> list:
-    """Output of each conv stage for one input: list of ``(C_i, H_i, W_i)`` tensors."""
+    """Output of each conv stage for one input ``(1, C, H, W)``: list of ``(C_i, H_i, W_i)`` tensors."""
     import torch
 
-    maps = []
     with torch.no_grad():
-        h = (x - model.input_mean) / model.input_std
-        for stage in model.features:
-            h = stage(h)
-            maps.append(h[0].float())
-    return maps
+        return [h[0].float() for h in model.forward_intermediates(x)]
 
 
 def explain_images(model, x, names: list[str], classes: list[str], methods: list[str], out: Path) -> list[Path]:

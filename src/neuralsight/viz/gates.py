@@ -1,7 +1,8 @@
 """What a recurrent character model sees: gate traces and the recurrence unrolled in time.
 
-- :func:`record_traces` runs a passage through the model's explicit cells (``layers/recurrent.py``, same
-  weights as the fused module) and keeps every gate of the last layer: forget, input and output gates and
+- :func:`record_traces` asks the model for its gate activations over a passage
+  (``CharRNN.gate_activations``: the explicit cells of ``layers/recurrent.py`` with the fused module's
+  weights) and keeps every gate of the last layer: forget, input and output gates and
   the cell state for an LSTM (reset/update gates for a GRU, the hidden state for a plain RNN).
 - :func:`trace_html` colours each character of the passage by one unit's activation, one line per unit,
   as in Karpathy, Johnson and Fei-Fei (2015), "Visualizing and Understanding Recurrent Networks".
@@ -26,21 +27,17 @@ SHOWN = {
 
 
 def record_traces(model, vocab, text: str, layer: int = -1) -> dict:
-    """Run ``text`` through the explicit cells; ``{"kind": cell type, name: ndarray (T, H)}`` for one layer."""
+    """Gate activations over ``text``: ``{"kind": cell type, name: ndarray (T, H)}`` for one layer.
+
+    The cell state is returned through tanh (as the output gate sees it), so every trace lies in [-1, 1].
+    """
     import numpy as np
-    import torch
 
     ids = vocab.encode(text).to(next(model.parameters()).device)[None]   # (1, T)
-    stack = model.unrolled()
-    with torch.no_grad():
-        x = model.embed(ids).float()                                     # (1, T, E)
-        _, _, record = stack(x, trace=True)
-    layer = layer % stack.num_layers
-    out: dict = {"kind": stack.cell_type}
-    for (k, name), value in record.items():
-        if k == layer:
-            v = value[0].float().cpu().numpy()                           # (T, H)
-            out[name] = np.tanh(v) if name == "cell" else v
+    out: dict = {"kind": model.cell}
+    for name, value in model.gate_activations(ids, layer).items():
+        v = value[0].float().cpu().numpy()                               # (T, H)
+        out[name] = np.tanh(v) if name == "cell" else v
     return out
 
 
@@ -125,10 +122,14 @@ def unfold_figure(model, vocab, text: str, path: Path) -> Path:
     from neuralsight.viz.figures import plt, save
 
     ids = vocab.encode(text).to(next(model.parameters()).device)[None]   # (1, T)
-    with torch.no_grad():
-        x = model.embed(ids)                                             # (1, T, E)
-        hidden, _ = model.rnn(x)                                         # (1, T, H)
-        logits = model.head(hidden)                                      # (1, T, V)
+    was_training = model.training
+    model.eval()                                                         # no dropout in the picture
+    try:
+        with torch.no_grad():
+            hidden = model.gate_activations(ids)["hidden"]               # (1, T, H) of the last layer
+            logits, _ = model(ids)                                       # (1, T, V)
+    finally:
+        model.train(was_training)
     h = hidden[0].float().cpu().numpy()                                  # (T, H)
     guess = logits[0].argmax(-1).cpu().tolist()                          # (T,)
     steps, size = h.shape
