@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neuralsight.models.cnn import CNN, PRESETS, cnn, layer_summary, parse_stage, preset_kwargs
+from neuralsight.models.cnn import CNN, PRESETS, layer_summary, parse_stage, preset_kwargs
 
 
 @pytest.mark.parametrize("pool", ["max", "avg", "min", None])
@@ -49,13 +49,6 @@ def test_preset_kwargs_is_a_copy_and_unknown_presets_are_named():
     assert PRESETS["fast"]["stages"][0]["channels"] == 32
     with pytest.raises(ValueError, match="unknown CNN preset 'huge'"):
         CNN.from_preset("huge")
-
-
-def test_deprecated_cnn_function_still_builds_presets():
-    with pytest.warns(DeprecationWarning, match="CNN.from_preset"):
-        model = cnn("lecture", in_channels=1, num_classes=10, image_size=[28, 28], dense=None)
-    reference = CNN.from_preset("lecture", in_channels=1, num_classes=10, image_size=[28, 28])
-    assert model.state_dict().keys() == reference.state_dict().keys()
 
 
 def test_lecture_preset_is_the_lecture_network():

@@ -179,7 +179,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
 
         from neuralsight.models import list_models
 
-        rows = [{"model": name, "description": desc} for name, desc in list_models()]
+        rows = [{"model": name, "description": desc} for name, desc in list_models().items()]
         if as_json:
             echo(json.dumps(rows, indent=2))
         else:

@@ -26,7 +26,7 @@ def fc_vs_conv(size: int = 128, hidden: int = 100, kernel_size: int = 3, channel
 
 def model_for(target: str):
     """``(model, input shape, name)`` of a classify run (a path or ``latest``) or a CNN preset."""
-    from neuralsight.models.cnn import PRESETS, cnn
+    from neuralsight.models.cnn import CNN, PRESETS
 
     path = Path(target)
     if path.is_dir() or target.startswith("latest"):
@@ -38,7 +38,7 @@ def model_for(target: str):
             raise UserError(f"{saved.path} is a {saved.task.name} run; `params` summarises CNN runs")
         return model, (model.in_channels, *model.image_size), f"run {saved.path.name}"
     if target in PRESETS:
-        model = cnn(target, in_channels=1, num_classes=10, image_size=[28, 28])
+        model = CNN.from_preset(target, in_channels=1, num_classes=10, image_size=[28, 28])
         return model, (1, 28, 28), f"CNN preset '{target}' (Fashion-MNIST input)"
     raise UserError(f"'{target}' is neither a run directory nor a CNN preset",
                     f"presets: {', '.join(PRESETS)}; runs: see `neuralsight runs`")

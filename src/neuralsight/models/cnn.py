@@ -18,7 +18,6 @@ Grad-CAM reads, so ``viz/explain.py`` needs nothing else from the model.
 from __future__ import annotations
 
 import copy
-import warnings
 
 import torch
 from torch import nn
@@ -205,13 +204,6 @@ class CNN(nn.Module):
         """Softmax class probabilities ``(B, num_classes)``: the lecture's softmax output layer."""
         return torch.softmax(self.forward(x).float(), dim=-1)
 
-
-def cnn(preset: str | None = None, **kwargs) -> CNN:
-    """Deprecated: use ``CNN.from_preset(preset, **kwargs)`` (or ``CNN(**kwargs)`` without a preset)."""
-    warnings.warn("neuralsight.models.cnn.cnn() is deprecated; use CNN.from_preset(preset, **kwargs)",
-                  DeprecationWarning, stacklevel=2)
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    return CNN.from_preset(preset, **kwargs) if preset else CNN(**kwargs)
 
 
 def layer_summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:

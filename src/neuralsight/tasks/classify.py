@@ -135,7 +135,7 @@ def load_data(cfg: DataConfig, device) -> Data:
 
 
 def build_model_kwargs(cfg: ModelConfig, in_channels: int, num_classes: int, image_size, mean, std) -> dict:
-    from neuralsight.models.cnn import PRESETS, parse_stage
+    from neuralsight.models.cnn import parse_stage, preset_kwargs
 
     if cfg.arch == "custom":
         try:
@@ -143,7 +143,7 @@ def build_model_kwargs(cfg: ModelConfig, in_channels: int, num_classes: int, ima
         except ValueError as err:
             raise ConfigError(f"model.stages: {err}") from None
     else:
-        spec = json.loads(json.dumps(PRESETS[cfg.arch]))  # a deep copy of the preset
+        spec = preset_kwargs(cfg.arch)
     if cfg.dense is not None:
         spec["dense"] = list(cfg.dense)
     if cfg.dropout is not None:
@@ -287,8 +287,8 @@ class Classify:
 
     def _load_inputs(self, saved, inputs: list[Path], invert: str):
         """``(ok: [(path, uint8 (C, H, W))], failed rows)`` with the README's preprocessing."""
-        from neuralsight.data.images import IMAGE_EXTS, open_image
         from neuralsight.data.imagefolder import preprocess
+        from neuralsight.data.images import IMAGE_EXTS, open_image
 
         meta = self._meta(saved)
         size, channels = tuple(meta.get("image_size", (28, 28))), int(meta.get("channels", 1))

@@ -21,7 +21,10 @@ def kernel_list(specs: list[str]) -> list[tuple[str, object]]:
             items.append(spec)
         else:
             items.extend(s.strip() for s in spec.split(",") if s.strip())
-    return [parse_kernel(s) for s in items]
+    try:
+        return [parse_kernel(s) for s in items]
+    except ValueError as err:
+        raise UserError(f"--kernel: {err}") from None
 
 
 def filter_image(img, kernels: list[tuple[str, object]], mode: str = "valid", stride: int = 1,
