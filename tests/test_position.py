@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neuralsight.tasks.position import DISTRACTOR, PATTERN, PositionSpec, make_batch, run_experiment
+from neuralsight.lecture.position import DISTRACTOR, PATTERN, PositionSpec, make_batch, run_experiment
 
 
 def test_make_batch_places_pattern_and_distractor_exactly():

@@ -112,7 +112,8 @@ def position(
         from neuralsight.engine.device import resolve_device
         from neuralsight.errors import UserError
         from neuralsight.io import atomic_write_json
-        from neuralsight.tasks.position import PATTERN, PositionSpec, plot, run_experiment
+        from neuralsight.lecture.position import PATTERN, PositionSpec, run_experiment
+        from neuralsight.viz.position import plot
 
         n_pos = length - len(PATTERN) + 1
         if not 0 < train_positions < n_pos:

@@ -1,4 +1,4 @@
-"""The three contenders of the position experiment (``tasks/position.py``): same pattern, new position.
+"""The three contenders of the position experiment (``lecture/position.py``): same pattern, new position.
 
 Each reads a sequence ``(B, L)`` and returns one logit per sequence ``(B,)`` ("is the pattern there?"), with
 about the same number of parameters:

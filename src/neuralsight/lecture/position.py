@@ -21,7 +21,6 @@ inside the forecast report and in tests.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 PATTERN = (1.0, -1.0, 1.0, 1.0)
 DISTRACTOR = tuple(reversed(PATTERN))
@@ -116,26 +115,3 @@ def run_experiment(spec: PositionSpec, device="cpu") -> dict:
     unseen = {k: sum(v[spec.train_positions:]) / (n_pos - spec.train_positions) for k, v in accuracy.items()}
     return {"spec": asdict(spec), "positions": list(range(n_pos)), "train_positions": spec.train_positions,
             "accuracy": accuracy, "seen": seen, "unseen": unseen}
-
-
-def plot(result: dict, path: Path) -> Path:
-    """Accuracy by pattern start position per model; trained positions shaded."""
-    from neuralsight.viz.figures import plt, save
-
-    p = plt()
-    fig, ax = p.subplots(figsize=(8, 3.6))
-    ax.axvspan(-0.5, result["train_positions"] - 0.5, color="tab:green", alpha=0.12,
-               label="positions seen in training")
-    colors = {"ffn": "tab:red", "lstm": "tab:blue", "cnn": "tab:purple"}
-    names = {"ffn": "feed-forward", "lstm": "LSTM", "cnn": "1D CNN"}
-    for kind, acc in result["accuracy"].items():
-        ax.plot(result["positions"], acc, marker="o", ms=3, color=colors.get(kind),
-                label=f"{names.get(kind, kind)} (unseen {result['unseen'][kind]:.2f})")
-    ax.axhline(0.5, color="grey", ls=":", lw=1)
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("pattern start position")
-    ax.set_ylabel("test accuracy")
-    ax.set_title("same pattern, new position: accuracy by position")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    return save(fig, path)
