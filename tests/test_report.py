@@ -104,3 +104,30 @@ def test_demo_runs_what_exists_and_lists_skipped_tasks(app, tmp_path):
     section = html.split('<h2 id="toymissing">')[1]
     assert "skipped: dataset toy-data not found" in section and "data:image" not in section
     assert not (demo_dir / "toymissing").exists() or not any((demo_dir / "toymissing").iterdir())
+
+
+def test_report_ok_sees_a_blank_or_broken_figure(tmp_path):
+    import base64
+    import io
+
+    import numpy as np
+    from helpers import report_ok
+    from PIL import Image
+
+    def png(arr) -> str:
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="PNG")
+        return base64.b64encode(buf.getvalue()).decode()
+
+    noise = (np.random.default_rng(0).random((20, 20)) * 255).astype(np.uint8)
+    html = tmp_path / "report.html"
+    html.write_text(f'<img src="data:image/png;base64,{png(noise)}">')
+    assert report_ok(tmp_path)
+    html.write_text(f'<img src="data:image/png;base64,{png(noise)}"><img src="data:image/png;base64,'
+                    f'{png(np.full((20, 20), 255, np.uint8))}">')
+    assert not report_ok(tmp_path)  # one blank figure
+    html.write_text(f'<img src="data:image/png;base64,{png(noise)[:40]}">')
+    with pytest.raises(Exception):  # noqa: B017 - a figure that does not decode
+        report_ok(tmp_path)
+    html.write_text("<p>no figures</p>")
+    assert not report_ok(tmp_path)

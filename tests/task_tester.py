@@ -1,0 +1,98 @@
+"""One tester for every registered task (issue 12 item 6), in the spirit of smp's BaseModelTester.
+
+For each task: train a few steps on its real data (``CASES`` holds the tiny overrides and how to make inputs),
+then evaluate each split it has, predict on sample inputs (one of them broken, which must come back as an error
+row while the others succeed), re-render the report and check every figure in it decodes and is not blank, and
+explain when the task can. A task that is registered without a case here fails ``test_every_task_has_a_case``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from helpers import report_ok
+
+
+@dataclasses.dataclass
+class Case:
+    overrides: list[str]                         # --set items that make training take seconds
+    inputs: Callable[[Path], list[Path]] | None  # sample inputs for predict (None: predict takes none)
+    splits: tuple[str, ...] = ("val", "test")    # the splits `eval` accepts
+    data: str | None = None                      # the catalog dataset the task needs (the case skips without it)
+    predict_options: dict = dataclasses.field(default_factory=dict)
+    explain_options: dict = dataclasses.field(default_factory=dict)
+    quick: bool = True
+
+
+def broken_file(folder: Path, name: str) -> Path:
+    path = folder / name
+    path.write_bytes(b"this is not what its name says")
+    return path
+
+
+def run_case(name: str, case: Case, tmp_path: Path) -> dict:
+    """Train, evaluate, predict, report and explain one task; returns what each step gave (for extra checks)."""
+    from typer.testing import CliRunner
+
+    from neuralsight.cli import app
+    from neuralsight.tasks.base import SavedRun, get_task
+
+    runner = CliRunner()
+    root = tmp_path / "runs"
+    args = ["train", name, "--out", str(root), "--no-progress", *[x for o in case.overrides for x in ("--set", o)]]
+    res = runner.invoke(app, [*args, "--quick"] if case.quick else args)
+    assert res.exit_code == 0, res.output
+    (run,) = (root / name).iterdir()
+    assert f"run: {run}" in res.stdout and "report: " in res.stdout  # the CLI names the run at the end
+    summary = json.loads((run / "summary.json").read_text())
+    head = summary["headline"]
+    assert head["name"] and isinstance(head["value"], float) and head["split"] in ("val", "test")
+    assert set(summary["metrics"]) == {"val", "test"} and summary["metrics"][head["split"]]
+    assert summary["fit"]["stopped_by"] in ("steps", "epochs", "budget", "early_stop")
+    out = {"run": run, "summary": summary, "eval": {}}
+
+    for split in case.splits:
+        res = runner.invoke(app, ["eval", str(run), "--split", split, "--json"])
+        assert res.exit_code == 0, res.output
+        metrics = json.loads(res.stdout)
+        assert metrics["split"] == split and len(metrics) > 1
+        out["eval"][split] = metrics
+    for split in {"val", "test"} - set(case.splits):
+        res = runner.invoke(app, ["eval", str(run), "--split", split])
+        assert res.exit_code == 2 and "split" in res.output, res.output  # it refuses, never ignores
+
+    task = get_task(name)
+    saved = SavedRun.open(run)
+    inputs = case.inputs(tmp_path) if case.inputs else []
+    from neuralsight.tasks.base import parse_options
+
+    options = parse_options(task.PredictOptions, case.predict_options, "predict", name)
+    rows = task.predict(saved, inputs, tmp_path / "pred", options)
+    assert rows, "predict returned nothing"
+    bad = [r for r in rows if "error" in r]
+    good = [r for r in rows if "error" not in r]
+    assert good, rows
+    for r in good:
+        for path in (r.get("outputs") or {}).values():
+            assert Path(path).is_file(), path
+    if case.inputs:
+        broken = [p for p in inputs if p.name.startswith("broken")]
+        assert len(bad) == len(broken) and all(str(b) in r["error"] for b, r in zip(broken, bad, strict=True))
+    out["predict"] = rows
+
+    (run / "report.html").unlink()
+    res = runner.invoke(app, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    assert report_ok(run)
+
+    if hasattr(task, "explain"):
+        options = parse_options(task.ExplainOptions, case.explain_options, "explain", name)
+        paths = task.explain(saved, [], tmp_path / "explain", options)
+        assert paths and all(Path(p).is_file() for p in paths)
+        out["explain"] = paths
+    shutil.rmtree(tmp_path / "pred", ignore_errors=True)
+    return out
