@@ -92,7 +92,8 @@ def _series(values):
 
 
 def test_spike_after_the_split_is_invisible_to_training_and_scaler():
-    from neuralsight.tasks.forecast import ForecastTask, prepare_series
+    from neuralsight.tasks.backtest import prepare_series
+    from neuralsight.tasks.forecast import ForecastTrain
 
     cfg = _cfg(backtest_days=40, val_days=30, smoothing='"rolling7"')
     rng = np.random.default_rng(1)
@@ -102,21 +103,21 @@ def test_spike_after_the_split_is_invisible_to_training_and_scaler():
     spiked_values[clean.val_start + 3] = 1e6         # in the validation part: never a training target or input
     spiked = prepare_series(_series(spiked_values), cfg)
     assert spiked.transform.to_dict() == clean.transform.to_dict()
-    a = ForecastTask("mlp", cfg, clean, "cpu")
-    b = ForecastTask("mlp", cfg, spiked, "cpu")
+    a = ForecastTrain("mlp", cfg, clean, "cpu")
+    b = ForecastTrain("mlp", cfg, spiked, "cpu")
     torch.testing.assert_close(a.x, b.x)
     torch.testing.assert_close(a.y, b.y)
     assert not torch.equal(a.yv, b.yv)               # the validation part does see it
     spiked_test = base.copy()
     spiked_test[clean.test_start + 2] = 1e6          # in the backtest part: invisible to training and validation
-    c = ForecastTask("mlp", cfg, prepare_series(_series(spiked_test), cfg), "cpu")
+    c = ForecastTrain("mlp", cfg, prepare_series(_series(spiked_test), cfg), "cpu")
     torch.testing.assert_close(a.x, c.x)
     torch.testing.assert_close(a.xv, c.xv)
     torch.testing.assert_close(a.yv, c.yv)
 
 
 def test_backtest_scores_baselines_exactly():
-    from neuralsight.tasks.forecast import backtest_origins, forecast_at, prepare_series, score
+    from neuralsight.tasks.backtest import backtest_origins, forecast_at, prepare_series, score
 
     cfg = _cfg(backtest_days=28, val_days=14, smoothing='"none"', log1p="false")
     week = [1.0, 2, 3, 4, 5, 6, 7]
@@ -136,7 +137,7 @@ def test_backtest_scores_baselines_exactly():
 
 def test_series_source_takes_csv_setting_data_file_and_catalog(tmp_path, monkeypatch):
     from neuralsight.errors import DataError as DE
-    from neuralsight.tasks.forecast import load_series, series_source
+    from neuralsight.tasks.backtest import load_series, series_source
 
     path = tmp_path / "mine.csv"
     path.write_text("day,sales\n" + "\n".join(f"2021-01-{i:02d},{i}" for i in range(1, 29)) + "\n")

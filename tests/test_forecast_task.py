@@ -1,0 +1,117 @@
+"""The forecast task over a saved run, without training: predict on CSVs (typed options, several inputs, failed
+ones), options it refuses, the report of an unfinished run, run names. The saved run is the 0.1.0 fixture."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import shared_data
+from helpers import png_nonblank
+from typer.testing import CliRunner
+
+from neuralsight.cli import app
+from neuralsight.errors import UserError
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "runs-v0.1" / "forecast"
+
+
+@pytest.fixture
+def saved(tmp_path):
+    from neuralsight.tasks.base import SavedRun
+
+    shared_data("covid-hu")
+    (src,) = FIXTURE.iterdir()
+    return SavedRun.open(shutil.copytree(src, tmp_path / "run"), device="cpu")
+
+
+def _covid_rows(n: int) -> list[list[str]]:
+    rows = list(csv.reader((shared_data("covid-hu") / "hungary_daily_cases.csv").open()))
+    return rows[:n + 1]
+
+
+def test_predict_several_csvs_own_columns_and_a_bad_one(saved, tmp_path):
+    src = _covid_rows(400)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b"):
+        with open(folder / f"{name}.csv", "w", newline="") as fh:
+            csv.writer(fh).writerows([["day", "sales"]] + [[r[0], r[1]] for r in src[1:]])
+    (folder / "bad.csv").write_text("day,sales\n2021-01-01,3\n2021-01-02,lots\n")
+    opts = saved.task.PredictOptions(horizon=5, date="day", target="sales")
+    rows = saved.task.predict(saved, [folder], tmp_path / "out", opts)
+    assert [Path(r["input"]).name for r in rows] == ["a.csv", "b.csv", "bad.csv"]
+    bad = rows[2]
+    assert set(bad) == {"input", "error"} and "bad.csv line 3: non-numeric value 'lots' in column 'sales'" in bad["error"]
+    for row, name in zip(rows[:2], ("a", "b"), strict=True):
+        assert row["horizon"] == 5 and row["from"] == "2021-02-24" and row["to"] == "2021-03-01"
+        assert row["outputs"] == {"csv": str(tmp_path / "out" / f"forecast-{name}.csv"),
+                                  "plot": str(tmp_path / "out" / f"forecast-{name}.png")}
+        table = list(csv.DictReader(open(row["outputs"]["csv"])))
+        assert [r["step"] for r in table] == ["1", "2", "3", "4", "5"] and table[0]["date"] == "2021-02-25"
+        assert all(float(r["lstm_q0.1"]) <= float(r["lstm_q0.9"]) for r in table)
+        assert png_nonblank(row["outputs"]["plot"])
+    # Without the column options the run's own columns are looked for, and their absence is the error.
+    rows = saved.task.predict(saved, [folder / "a.csv"], tmp_path / "o2", saved.task.PredictOptions())
+    assert "has no date column 'date'; columns are: day, sales" in rows[0]["error"]
+
+
+def test_predict_cli_prints_one_row_per_series_and_exits_2_on_a_failed_input(saved, tmp_path):
+    good = tmp_path / "good.csv"
+    with open(good, "w", newline="") as fh:
+        csv.writer(fh).writerows(_covid_rows(300))
+    missing = tmp_path / "missing.csv"
+    res = CliRunner().invoke(app, ["predict", str(saved.path), str(good), str(missing), "--json",
+                                   "--out", str(tmp_path / "p")])
+    assert res.exit_code == 2
+    rows = json.loads(res.stdout)
+    assert rows[0]["input"] == str(good) and rows[0]["outputs"]["csv"] == str(tmp_path / "p" / "forecast-good.csv")
+    assert rows[1]["input"] == str(missing) and "does not exist" in rows[1]["error"]
+    res = CliRunner().invoke(app, ["predict", str(saved.path), "--set", "tile=64"])
+    assert res.exit_code == 2 and "'tile' does not apply to a forecast run (its options: horizon, date, target)" \
+        in res.output
+    with pytest.raises(UserError, match="--horizon 15 is outside 1..14"):
+        saved.task.predict(saved, [], tmp_path, saved.task.PredictOptions(horizon=15))
+
+
+def test_predict_too_short_a_series_is_one_line(saved, tmp_path):
+    short = tmp_path / "short.csv"
+    with open(short, "w", newline="") as fh:
+        csv.writer(fh).writerows(_covid_rows(20))
+    (row,) = saved.task.predict(saved, [short], tmp_path / "o", saved.task.PredictOptions())
+    assert "the series has 20 steps, shorter than one input window of 28" in row["error"]
+
+
+def test_report_of_an_unfinished_run(tmp_path):
+    from neuralsight.tasks.base import get_task
+
+    (section,) = get_task("forecast").report(tmp_path)
+    assert section.blocks[0].text == "no forecast.json: training did not finish"
+
+
+def test_run_is_named_after_a_users_csv():
+    from neuralsight import config as C
+    from neuralsight.tasks.base import default_run_name, get_task
+
+    task = get_task("forecast")
+    assert default_run_name(task, C.build(task.Config, preset="covid"), None) == "covid"
+    cfg = C.build(task.Config, preset="covid", overrides=['data.csv="/data/my_sales.csv"'])
+    assert default_run_name(task, cfg, None) == "my_sales"
+    cfg = C.build(task.Config, preset="covid", overrides=['data.data_dir="/data/Shop.CSV"'])
+    assert default_run_name(task, cfg, None) == "Shop"
+
+
+def test_bad_quantiles_are_a_config_error(tmp_path):
+    from neuralsight import config as C
+    from neuralsight.engine.runs import create
+    from neuralsight.engine.trainer import setup
+    from neuralsight.tasks.base import get_task
+
+    shared_data("covid-hu")
+    task = get_task("forecast")
+    cfg = C.build(task.Config, preset="covid", overrides=["model.quantiles=[0.9, 0.1]", "train.device=\"cpu\""])
+    with pytest.raises(UserError, match=r"quantiles \[0.9, 0.1\] must be increasing"):
+        task.build(cfg, setup(cfg.train), create("forecast", "q", root=tmp_path))
