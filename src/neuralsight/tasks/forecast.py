@@ -4,7 +4,7 @@ This module holds the task: config, the engine adapter (one per model: the first
 the others in ``models/<kind>/``), the final backtest of the best checkpoints over the last
 ``data.backtest_days`` steps (the test split), evaluate and predict over a saved run, and the report
 sections. ``tasks/backtest.py`` holds the series, its split in time and the backtest's forecasts and scores;
-``viz/forecast.py`` draws the figures; ``tasks/position.py`` is the position experiment of the report.
+``viz/forecast.py`` draws the figures; ``lecture/position.py`` is the position experiment of the report.
 """
 
 from __future__ import annotations
@@ -221,7 +221,8 @@ class Forecast:
     def _position(self, run, pos: PositionConfig) -> dict:
         """The position experiment (position.json and figures/position.png); accuracy at unseen positions."""
         from neuralsight.engine import progress
-        from neuralsight.tasks.position import PositionSpec, plot, run_experiment
+        from neuralsight.lecture.position import PositionSpec, run_experiment
+        from neuralsight.viz.position import plot
 
         with progress.status("position experiment: feed-forward net, LSTM and 1D CNN"):
             result = run_experiment(PositionSpec(steps=pos.steps, train_size=pos.train_size, seed=pos.seed),
