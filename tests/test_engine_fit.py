@@ -75,7 +75,7 @@ def test_time_budget_schedule_follows_the_budget_fraction():
 def test_max_time_alone_stops_by_budget_with_a_decayed_lr_and_a_final_eval(tmp_path):
     cfg, env, task, run = make(tmp_path, epochs=0, steps=0, max_time=1.5, eval_every=0)
     result = trainer.fit(task, env, cfg.train, run, {})
-    recs = run.read_metrics()
+    recs = runs.read_metrics(run.path)
     assert result.stopped_by == "budget"
     assert recs[-1]["kind"] == "eval" and recs[-1]["step"] == result.step
     assert [r for r in recs if r["kind"] == "train"][-1]["step"] == result.step  # the last window is logged
@@ -89,7 +89,7 @@ def test_max_time_alone_stops_by_budget_with_a_decayed_lr_and_a_final_eval(tmp_p
 def test_steps_budget_eval_every_and_logging(tmp_path):
     cfg, env, task, run = make(tmp_path, steps=23, eval_every=10, log_every=5)
     result = trainer.fit(task, env, cfg.train, run, {})
-    recs = run.read_metrics()
+    recs = runs.read_metrics(run.path)
     assert result.step == 23 and result.stopped_by == "steps"
     assert [r["step"] for r in recs if r["kind"] == "eval"] == [10, 20, 23]  # every 10 and at the end
     train = [r for r in recs if r["kind"] == "train"]
@@ -145,8 +145,8 @@ def test_resume_after_signal_equals_uninterrupted(tmp_path, at, eval_every):
     ref_w, got_w = _weights(ref_run), _weights(run)
     for k in ref_w:
         torch.testing.assert_close(got_w[k], ref_w[k], atol=1e-6, rtol=0)
-    strip = [{k: v for k, v in r.items() if k not in ("time", "items_per_s")} for r in ref_run.read_metrics()]
-    got = [{k: v for k, v in r.items() if k not in ("time", "items_per_s")} for r in run.read_metrics()]
+    strip = [{k: v for k, v in r.items() if k not in ("time", "items_per_s")} for r in runs.read_metrics(ref_run.path)]
+    got = [{k: v for k, v in r.items() if k not in ("time", "items_per_s")} for r in runs.read_metrics(run.path)]
     assert [(r["kind"], r["step"]) for r in got] == [(r["kind"], r["step"]) for r in strip]
     for a, b in zip(got, strip):
         for k, v in b.items():
@@ -173,7 +173,7 @@ def test_deterministic_runs_give_identical_metrics(tmp_path):
     for name in ("a", "b"):
         cfg, env, task, run = make(tmp_path, name, steps=30, eval_every=10, log_every=5)
         trainer.fit(task, env, cfg.train, run, {})
-        out.append([{k: v for k, v in r.items() if k not in ("time", "items_per_s")} for r in run.read_metrics()])
+        out.append([{k: v for k, v in r.items() if k not in ("time", "items_per_s")} for r in runs.read_metrics(run.path)])
     assert out[0] == out[1] and len(out[0]) > 5
 
 

@@ -1,4 +1,15 @@
-"""Run directories: ``runs/<task>/<YYYYmmdd-HHMMSS>-<name>/`` with config, metrics, checkpoints, figures."""
+"""Run directories: ``runs/<task>/<YYYYmmdd-HHMMSS>-<name>/`` with config, metrics, checkpoints, figures.
+
+The layout, in one place::
+
+    config.toml      the resolved config, with ``task = "<name>"``       (read_config, read_run_task)
+    metrics.jsonl    one JSON record per line: train, eval, ddp          (read_metrics)
+    summary.json     headline, metrics, fit outcome, hardware            (read_summary)
+    checkpoints/     last.* and best.* (engine/checkpoint.py)
+    figures/ samples/ report.html
+    models/<name>/   a sub-run per extra model of a multi-model task, with its own checkpoints/ and
+                     metrics.jsonl                                        (Run.child)
+"""
 
 from __future__ import annotations
 
@@ -71,8 +82,13 @@ class Run:
 
             atomic_write_text(self.metrics_path, "".join(f"{line}\n" for line in kept))
 
-    def read_metrics(self) -> list[dict]:
-        return read_metrics(self.path)
+    def child(self, name: str) -> Run:
+        """The sub-run ``<run>/models/<name>/`` for one more model of the same task (its own checkpoints/ and
+        metrics.jsonl), created when this run writes."""
+        sub = Run(path=self.path / "models" / name, task=self.task, writer=self.writer)
+        if self.writer:
+            sub.checkpoints.mkdir(parents=True, exist_ok=True)
+        return sub
 
     def write_json(self, name: str, obj: Any) -> Path:
         from neuralsight.io import atomic_write_json
@@ -122,10 +138,32 @@ def open_run(path: Path, writer: bool = True) -> Run:
     return Run(path=path, task=read_run_task(path), writer=writer)
 
 
-def read_run_task(path: Path) -> str:
+def read_config(run_dir: Path) -> dict:
+    """The run's ``config.toml`` as a dict (with its ``task`` key); a UserError when it is not a run directory."""
     from neuralsight.config import load_toml
 
-    data = load_toml(Path(path) / "config.toml")
+    path = Path(run_dir) / "config.toml"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a neuralsight run directory (no config.toml)",
+                        "pass a folder under runs/<task>/, see `neuralsight runs`")
+    return load_toml(path)
+
+
+def read_summary(run_dir: Path) -> dict:
+    """The run's ``summary.json``; empty when the run has none yet (training, or stopped before the end)
+    or when it cannot be read (a summary is rewritten whole, so a broken one is a foreign file)."""
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_run_task(path: Path) -> str:
+    data = read_config(path)
     task = data.get("task")
     if not isinstance(task, str):
         raise UserError(f"{path}/config.toml names no task", "re-create the run with `neuralsight train`")
