@@ -40,7 +40,6 @@ def train(cfg: Config, env, run, resume: bool) -> dict:
 
     from neuralsight.engine.checkpoint import load_weights
     from neuralsight.engine.trainer import fit
-    from neuralsight.runner import fit_summary
     from neuralsight.viz.figures import plt, save
 
     task = ToyTask(cfg, env.device)
@@ -59,7 +58,7 @@ def train(cfg: Config, env, run, resume: bool) -> dict:
         ax.set_ylabel("prediction")
         save(fig, run.figures / "fit.png")
     return {"headline": {"name": "val_loss", "value": metrics["val_loss"]}, "metrics": metrics,
-            "fit": fit_summary(result), "interrupted": result.interrupted}
+            "fit": result.to_summary(), "interrupted": result.interrupted}
 
 
 def report_sections(run_dir):
