@@ -195,3 +195,13 @@ def test_numbers_and_rates_read_well():
     assert progress.number(2.5e-5) == "2.500e-05"
     assert progress.rate(3950, 1.0, "images") == "3,950 images/s"
     assert progress.rate(5, 2.0, "volumes") == "2.5 volumes/s"
+
+
+def test_training_inside_a_status_prints_lines_above_the_spinner(tmp_path):
+    term = Terminal()
+    progress.set_mode("rich", stream=term)
+    with progress.status("training 2 models"):
+        _fit(tmp_path, steps=10, eval_every=5)
+    text = term.getvalue()
+    assert re.search(r"step 5/10  epoch 0  loss \S+  val_loss \S+ nats/char \(best\)", text)
+    assert "training 2 models: done in" in text

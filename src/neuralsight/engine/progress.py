@@ -219,11 +219,17 @@ class Training:
 
     def __enter__(self):
         global _live
-        if self.mode == "rich" and _live is None:
+        if self.mode == "rich" and _live is not None:
+            self.mode = "plain"  # another live display is drawing: print lines above it instead
+        if self.mode == "rich":
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.table import Column
 
-            self._bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TextColumn("{task.fields[info]}"), console=_console(), transient=False)
+            # The numbers keep their width; on a narrow terminal the metrics fold onto a second line.
+            self._bar = Progress(TextColumn("[bold]train"), BarColumn(bar_width=20), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.fields[info]}",
+                                                                 table_column=Column(ratio=1, overflow="fold")),
+                                 console=_console(), transient=False)
             self._bar.__enter__()
             _live = self._bar.console
             self._task = self._bar.add_task("train", total=self.total, info="")
