@@ -115,36 +115,44 @@ def test_fp16_is_refused_on_cpu(tmp_path):
 
 # ---- resume ----------------------------------------------------------------------------------
 
-def _weights(run):
+def _weights(run, tag="last"):
     from safetensors.torch import load_file
 
-    return load_file(str(run.checkpoints / "last.safetensors"))
+    return load_file(str(run.checkpoints / f"{tag}.safetensors"))
 
 
-@pytest.mark.parametrize("at, eval_every", [(21, 0), (15, 0), (9, 5)],
-                         ids=["mid-epoch", "epoch-end", "eval-due"])
-def test_resume_after_signal_equals_uninterrupted(tmp_path, at, eval_every):
+@pytest.mark.parametrize("at, eval_every, ema", [(21, 0, 0.0), (15, 0, 0.0), (9, 5, 0.0), (21, 0, 0.9), (9, 5, 0.95)],
+                         ids=["mid-epoch", "epoch-end", "eval-due", "mid-epoch-ema", "eval-due-ema"])
+def test_resume_after_signal_equals_uninterrupted(tmp_path, at, eval_every, ema):
     """A run stopped by SIGINT at step ``at`` and resumed ends with the same weights and metrics.
 
     Tolerance: weights and losses within 1e-6 (CPU, fp32, deterministic; in practice bit-equal).
     The toy model has dropout and its batches draw augmentation noise, so this also checks that the
-    RNG states and the exact batch position are restored.
+    RNG states and the exact batch position are restored; with ``ema`` the evaluated metrics and the
+    best checkpoint are the weight average's, so they also check that the average is restored exactly.
     """
-    cfg, env, task, ref_run = make(tmp_path, "ref", epochs=3, eval_every=eval_every, log_every=4)
+    cfg, env, task, ref_run = make(tmp_path, "ref", epochs=3, eval_every=eval_every, log_every=4, ema=ema)
     reference = trainer.fit(task, env, cfg.train, ref_run, {})
 
-    cfg, env, task, run = make(tmp_path, "cut", interrupt_at=at, epochs=3, eval_every=eval_every, log_every=4)
+    cfg, env, task, run = make(tmp_path, "cut", interrupt_at=at, epochs=3, eval_every=eval_every, log_every=4,
+                               ema=ema)
     first = trainer.fit(task, env, cfg.train, run, {})
     assert first.stopped_by == "signal" and first.step == at + 1
     assert ckpt.read_state(run.checkpoints, "last")["step"] == at + 1
 
-    cfg, env, task, _ = make(tmp_path, "unused", epochs=3, eval_every=eval_every, log_every=4)
+    cfg, env, task, _ = make(tmp_path, "unused", epochs=3, eval_every=eval_every, log_every=4, ema=ema)
     resumed = trainer.fit(task, env, cfg.train, run, {}, resume=True)
     assert resumed.step == reference.step == 48 and resumed.stopped_by == "epochs"
 
-    ref_w, got_w = _weights(ref_run), _weights(run)
-    for k in ref_w:
-        torch.testing.assert_close(got_w[k], ref_w[k], atol=1e-6, rtol=0)
+    for tag in ("last", "best"):
+        ref_w, got_w = _weights(ref_run, tag), _weights(run, tag)
+        for k in ref_w:
+            torch.testing.assert_close(got_w[k], ref_w[k], atol=1e-6, rtol=0)
+    if ema:
+        ref_avg = ckpt.load_training_state(ref_run.checkpoints, "last")["ema"]
+        got_avg = ckpt.load_training_state(run.checkpoints, "last")["ema"]
+        for k in ref_avg:
+            torch.testing.assert_close(got_avg[k], ref_avg[k], atol=1e-6, rtol=0)
     strip = [{k: v for k, v in r.items() if k not in ("time", "items_per_s")} for r in runs.read_metrics(ref_run.path)]
     got = [{k: v for k, v in r.items() if k not in ("time", "items_per_s")} for r in runs.read_metrics(run.path)]
     assert [(r["kind"], r["step"]) for r in got] == [(r["kind"], r["step"]) for r in strip]
@@ -190,3 +198,87 @@ def test_fp16_path_scales_clips_and_saves_the_scaler_state(tmp_path):
     cfg.train.steps = 8
     resumed = trainer.fit(ToyTask(cfg, env.device), env16, cfg.train, run, {}, resume=True)
     assert resumed.step == 8
+
+
+# ---- the weight average (train.ema) -------------------------------------------------------------
+
+class Recording(ToyTask):
+    """Keeps the weights each training step starts from, to replay the average by hand."""
+
+    def __init__(self, cfg, device):
+        super().__init__(cfg, device)
+        self.seen = []
+
+    def training_step(self, model, batch):
+        self.seen.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
+        return super().training_step(model, batch)
+
+
+def test_ema_is_what_evaluation_and_the_best_checkpoint_see(tmp_path):
+    from neuralsight.engine.ema import decay_at
+
+    cfg, env, _, run = make(tmp_path, steps=20, eval_every=20, log_every=5, ema=0.9)
+    task = Recording(cfg, env.device)
+    seen_in_eval = []
+    result = trainer.fit(task, env, cfg.train, run, {},
+                         on_evaluate=lambda model, step, m: seen_in_eval.append(dict(model.state_dict())))
+    last = _weights(run, "last")
+    trajectory = task.seen[1:] + [last]  # the weights after steps 1..20
+    average = {k: v.clone() for k, v in task.seen[0].items()}
+    for k, weights in enumerate(trajectory, start=1):
+        d = decay_at(0.9, k)
+        average = {name: d * average[name] + (1 - d) * weights[name] for name in average}
+    best = _weights(run, "best")
+    for name in average:
+        torch.testing.assert_close(best[name], average[name], atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(seen_in_eval[0][name], average[name], atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(task.model.state_dict()[name], average[name], atol=1e-6, rtol=1e-6)
+    assert not torch.allclose(last["0.weight"], best["0.weight"])  # last keeps the trained weights
+    task.model.eval()
+    with torch.no_grad():
+        assert result.last_metrics["val_loss"] == pytest.approx(task.evaluate(task.model)["val_loss"], rel=1e-6)
+
+
+def test_ema_ramp_and_update_match_the_formula_with_buffers():
+    from neuralsight.engine.ema import ModelEMA, decay_at
+
+    assert decay_at(0.999, 1) == pytest.approx(2 / 11) and decay_at(0.999, 10**6) == 0.999
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    model.head = torch.nn.Linear(4, 4, bias=False)
+    model.tail = model.head  # a module reached twice is averaged once
+    ema = ModelEMA(model, 0.5)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    model(torch.randn(8, 3))  # moves the BatchNorm statistics and its integer counter
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    ema.update(num_updates=100)  # ramp (101/110) above 0.5: the decay is 0.5
+    after = {k: v.clone() for k, v in model.state_dict().items()}
+    with ema.applied():
+        inside = {k: v.clone() for k, v in model.state_dict().items()}
+    for name, value in start.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(inside[name], 0.5 * value + 0.5 * after[name])
+        else:
+            assert torch.equal(inside[name], after[name]) and int(after[name]) == 1  # copied, not averaged
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, after[name])  # the trained weights are back
+    assert sorted(ema.state_dict()) == sorted(dict(model.named_parameters()) | dict(model.named_buffers()))
+
+
+def test_ema_of_another_model_is_refused(tmp_path):
+    from neuralsight.engine.ema import ModelEMA
+    from neuralsight.errors import CheckpointError
+
+    saved = ModelEMA(torch.nn.Linear(3, 2), 0.9).state_dict()
+    with pytest.raises(CheckpointError, match="does not fit the model"):
+        ModelEMA(torch.nn.Linear(3, 4), 0.9).load_state_dict(saved)
+
+
+def test_ema_decay_must_be_below_one():
+    from neuralsight import config as C
+    from neuralsight.errors import ConfigError
+
+    assert C.from_dict(TrainConfig, {"ema": 0.999}).ema == 0.999
+    with pytest.raises(ConfigError, match="train.ema' = 1.0 is too large"):
+        C.from_dict(TrainConfig, {"ema": 1.0}, prefix="train.")

@@ -40,7 +40,11 @@ class TrainConfig:
 
     epochs: int = bounded(10, min=0, help="passes over the training set (0: use steps)")
     steps: int = bounded(0, min=0, help="optimizer steps; overrides epochs when > 0")
-    max_time: float = bounded(0.0, min=0, help="wall-clock training budget in seconds (0: none)")
+    max_time: float = bounded(0.0, min=0, help=(
+        "wall-clock training budget in seconds (0: none). It covers the training loop with its periodic "
+        "evaluations and checkpoint saves, and the closing validation evaluation; not the data and model set-up "
+        "before it nor the task's test evaluation after it. The loop stops before a step or an evaluation "
+        "would cross it, from measured step and evaluation times"))
     batch_size: int = bounded(128, min=1)
     lr: float = bounded(1e-3, min=0)
     weight_decay: float = bounded(0.0, min=0)
@@ -49,6 +53,9 @@ class TrainConfig:
     schedule: str = choice("cosine", ("cosine", "onecycle", "constant"))
     warmup: float = bounded(0.05, min=0, help="warmup: a fraction of all steps if < 1, else a step count")
     grad_clip: float = bounded(1.0, min=0, help="max gradient norm (0: off)")
+    ema: float = bounded(0.0, min=0, max=0.999999, help=(
+        "decay of an exponential moving average of the weights, e.g. 0.999 (0: off); evaluation and the best "
+        "checkpoint use the averaged weights"))
     eval_every: int = bounded(0, min=0, help="evaluate every N steps (0: once per epoch)")
     patience: int = bounded(0, min=0, help="early stopping after N evaluations without improvement (0: off)")
     log_every: int = bounded(10, min=1)

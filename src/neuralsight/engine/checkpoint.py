@@ -4,7 +4,9 @@ Layout inside ``<run>/checkpoints/``, per tag (``last``, ``best``):
 
 - ``<tag>.safetensors``: model weights (safetensors: no code can hide in it);
 - ``<tag>.json``: model name and constructor arguments, config, step/epoch, best metric, Python/NumPy RNG;
-- ``<tag>.state.pt``: optimizer, scheduler and torch RNG states, loaded only with ``weights_only=True``.
+- ``<tag>.state.pt``: optimizer and torch RNG states (and the GradScaler's and the weight average's, when
+  used), loaded only with ``weights_only=True``. There is no scheduler state: the learning-rate schedule is a
+  pure function of progress (``trainer.lr_at``).
 
 Every file is written to a temporary name in the same folder and renamed into place; the JSON goes last
 and records the step, so a crash mid-save leaves the previous checkpoint loadable.
@@ -69,8 +71,10 @@ def weights_for_saving(model) -> dict:
 
 
 def save(directory: Path, tag: str, model, spec: dict, state: dict,
-         optimizer=None, scheduler=None, extra: dict | None = None) -> None:
+         optimizer=None, extra: dict | None = None) -> None:
     """Save weights, JSON state and (with an optimizer) the training state under ``tag``.
+
+    ``extra`` adds tensors and plain containers to the training state (the GradScaler, the weight average).
 
     Each of the three files carries the step, so :func:`check_consistent` can tell a checkpoint torn
     by a crash between two renames from a whole one.
@@ -86,8 +90,6 @@ def save(directory: Path, tag: str, model, spec: dict, state: dict,
     plain_rng, tensor_rng = rng_state()
     if optimizer is not None:
         blob = {"step": step, "optimizer": optimizer.state_dict(), "rng": tensor_rng}
-        if scheduler is not None:
-            blob["scheduler"] = scheduler.state_dict()
         blob.update(extra or {})
         with atomic_path(directory / f"{tag}.state.pt") as tmp:
             torch.save(blob, tmp)
@@ -149,7 +151,7 @@ def load_weights(model, directory: Path, tag: str, device="cpu") -> None:
 
 
 def load_training_state(directory: Path, tag: str, device="cpu") -> dict:
-    """Load optimizer/scheduler/RNG tensors. Only tensors and plain containers: never arbitrary pickles."""
+    """Load the optimizer/RNG tensors (and extras). Only tensors and plain containers: never arbitrary pickles."""
     import pickle
 
     import torch

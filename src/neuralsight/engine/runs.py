@@ -1,4 +1,15 @@
-"""Run directories: ``runs/<task>/<YYYYmmdd-HHMMSS>-<name>/`` with config, metrics, checkpoints, figures."""
+"""Run directories: ``runs/<task>/<YYYYmmdd-HHMMSS>-<name>/`` with config, metrics, checkpoints, figures.
+
+The layout, in one place::
+
+    config.toml      the resolved config, with ``task = "<name>"``       (read_config, read_run_task)
+    metrics.jsonl    one JSON record per line: train, eval, ddp          (read_metrics)
+    summary.json     headline, metrics, fit outcome, hardware            (read_summary)
+    checkpoints/     last.* and best.* (engine/checkpoint.py)
+    figures/ samples/ report.html
+    models/<name>/   a sub-run per extra model of a multi-model task, with its own checkpoints/ and
+                     metrics.jsonl                                        (Run.child)
+"""
 
 from __future__ import annotations
 
@@ -72,8 +83,8 @@ class Run:
             atomic_write_text(self.metrics_path, "".join(f"{line}\n" for line in kept))
 
     def child(self, name: str) -> Run:
-        """A sub-run at ``<run>/models/<name>/`` (its own checkpoints/ and metrics.jsonl), for tasks that train
-        several models in one run."""
+        """The sub-run ``<run>/models/<name>/`` for one more model of the same task (its own checkpoints/ and
+        metrics.jsonl), created when this run writes."""
         sub = Run(path=self.path / "models" / name, task=self.task, writer=self.writer)
         if self.writer:
             sub.checkpoints.mkdir(parents=True, exist_ok=True)
@@ -127,10 +138,32 @@ def open_run(path: Path, writer: bool = True) -> Run:
     return Run(path=path, task=read_run_task(path), writer=writer)
 
 
-def read_run_task(path: Path) -> str:
+def read_config(run_dir: Path) -> dict:
+    """The run's ``config.toml`` as a dict (with its ``task`` key); a UserError when it is not a run directory."""
     from neuralsight.config import load_toml
 
-    data = load_toml(Path(path) / "config.toml")
+    path = Path(run_dir) / "config.toml"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a neuralsight run directory (no config.toml)",
+                        "pass a folder under runs/<task>/, see `neuralsight runs`")
+    return load_toml(path)
+
+
+def read_summary(run_dir: Path) -> dict:
+    """The run's ``summary.json``; empty when the run has none yet (training, or stopped before the end)
+    or when it cannot be read (a summary is rewritten whole, so a broken one is a foreign file)."""
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_run_task(path: Path) -> str:
+    data = read_config(path)
     task = data.get("task")
     if not isinstance(task, str):
         raise UserError(f"{path}/config.toml names no task", "re-create the run with `neuralsight train`")
@@ -142,17 +175,6 @@ def list_runs(root: Path | None = None) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p.parent for p in root.glob("**/config.toml"))
-
-
-def read_summary(run_dir: Path) -> dict:
-    """``summary.json`` of a run, or ``{}`` when the run has not finished (or the file was cut short)."""
-    path = Path(run_dir) / "summary.json"
-    if path.is_file():
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return {}
-    return {}
 
 
 def find_run(spec: Path | str, root: Path | None = None) -> Path:
@@ -167,7 +189,7 @@ def find_run(spec: Path | str, root: Path | None = None) -> Path:
         found = [p for p in list_runs(root) if task is None or p.parent.name == task]
         if not found:
             where = f"'{task}' runs" if task else "runs"
-            raise UserError(f"no {where} under {root}/ for '{text}'", "train one first, or pass --root DIR")
+            raise UserError(f"no {where} under {root}/ for '{text}'", "train one first, or point NEURALSIGHT_RUNS at the runs folder")
         return max(found, key=lambda p: (p.name[:15], (p / "config.toml").stat().st_mtime))
     path = Path(spec)
     if not path.is_dir():

@@ -3,11 +3,18 @@
 A task hands the loop a small object (see :class:`TrainTask`): a model, how many training items there
 are, how to turn a tensor of item indices into a batch on the device, how to compute the loss, and how
 to evaluate. The loop owns everything else: device and precision, the optimizer and schedule, gradient
-clipping, budgets (epochs, steps, wall clock), evaluation and early stopping, the progress bar,
-``metrics.jsonl``, atomic checkpoints (last and best), exact resume, clean Ctrl-C/SIGTERM, and DDP.
+clipping, an average of the weights (``train.ema``), budgets (epochs, steps, wall clock), evaluation and
+early stopping, progress (:mod:`neuralsight.engine.progress`), ``metrics.jsonl``, atomic checkpoints (last
+and best), exact resume, clean Ctrl-C/SIGTERM, and DDP.
 
 Batches are drawn from a permutation seeded by ``(seed, epoch)`` and sharded by rank, so a resumed run
 skips to the exact batch it stopped at and continues with the saved RNG state.
+
+The wall-clock budget ``train.max_time`` covers the loop: its training steps, its periodic evaluations with
+their checkpoint saves and ``on_evaluate`` hooks, and the closing evaluation every run ends with; not the
+set-up before :func:`fit` (data, model) nor the task's test evaluation after it. Before each step the loop
+checks that the step and a closing evaluation still fit, from measured costs (see :class:`_Budget`), and
+stops otherwise, so a run ends inside its budget: the overshoot is at most the error of those estimates.
 """
 
 from __future__ import annotations
@@ -16,28 +23,44 @@ import math
 import os
 import signal
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from neuralsight.config import TrainConfig
 from neuralsight.engine import checkpoint as ckpt
 from neuralsight.engine import distributed as dist
+from neuralsight.engine import progress
 from neuralsight.engine.device import autocast, resolve_device, resolve_precision
 from neuralsight.engine.runs import Run
 
 
 class TrainTask(Protocol):
-    """What a task gives the training loop."""
+    """What a task gives the training loop.
+
+    The four attributes without a value and the four methods are required. The attributes with a value
+    are optional: a task that leaves one out gets the value written here (:func:`task_option` reads them).
+    """
 
     model: Any                 # nn.Module, already on the device
     model_spec: dict           # {"name": registry name, "kwargs": constructor arguments}
     monitor: str               # metric from evaluate() that decides "best", e.g. "val_loss"
     monitor_mode: str          # "min" or "max"
+    channels_last: bool = False      # a 4-D conv net that runs faster in channels_last (with train.channels_last)
+    evaluate_at_start: bool = False  # evaluate once before the first step (a fresh run only, not on resume)
+    item_unit: str = "items"         # what one training index is, for throughput: "images", "windows", "patches"
+    metric_units: Mapping[str, str] = MappingProxyType({})  # units shown after metrics: {"val_loss": "nats/char"}
 
     def train_size(self) -> int: ...
     def get_batch(self, indices) -> Any: ...                    # indices: LongTensor on CPU
     def training_step(self, model, batch) -> Any: ...           # loss tensor, or (loss, {name: tensor})
     def evaluate(self, model) -> dict[str, float]: ...          # called under no_grad, model.eval()
+
+
+def task_option(task, name: str):
+    """An optional :class:`TrainTask` attribute: the task's own, else the protocol's default."""
+    return getattr(task, name, getattr(TrainTask, name))
 
 
 @dataclass
@@ -66,17 +89,20 @@ class FitResult:
     stopped_by: str                      # "budget", "steps", "epochs", "early_stop", "signal"
     history: list[dict] = field(default_factory=list)
     signal: int | None = None            # the signal number when stopped_by == "signal"
+    item_unit: str = "items"             # what items_per_second counts (the task's item_unit)
+    metric_units: dict = field(default_factory=dict)
 
     @property
     def interrupted(self) -> bool:
         return self.stopped_by == "signal"
 
     def to_summary(self) -> dict:
-        """The part of summary.json that describes how training went."""
+        """The ``fit`` part of ``summary.json``: how the training loop ended, and the units of its numbers."""
         return {"step": self.step, "epoch": self.epoch, "best_step": self.best_step,
                 "best_metric": self.best_metric, "train_seconds": round(self.train_seconds, 3),
                 "wall_seconds": round(self.wall_seconds, 3), "items_per_second": round(self.items_per_second, 2),
-                "stopped_by": self.stopped_by, "signal": self.signal}
+                "stopped_by": self.stopped_by, "signal": self.signal, "item_unit": self.item_unit,
+                "metric_units": dict(self.metric_units)}
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -235,255 +261,424 @@ def fit(task: TrainTask, env: Env, cfg: TrainConfig, run: Run, config_dict: dict
 
     Budgets: ``cfg.steps`` (if > 0) else ``cfg.epochs`` (if > 0) set the step horizon of the schedule;
     ``cfg.max_time`` is a wall-clock cap on top, or, given alone, the horizon itself (see :func:`lr_at`).
+    The cap covers the loop with its evaluations and saves, and the run stops early enough that its
+    closing evaluation ends inside it (the module docstring states the rule).
     Evaluation runs every ``cfg.eval_every`` steps (0: at each epoch end) and always once at the end;
-    ``cfg.patience`` evaluations without improvement of ``task.monitor`` stop early.
+    ``cfg.patience`` evaluations without improvement of ``task.monitor`` stop early. With ``cfg.ema`` every
+    evaluation, the ``best`` checkpoint and ``on_evaluate`` see the averaged weights, and the model holds them
+    when fit returns; ``last`` keeps the trained weights and the average beside the optimizer state.
 
     ``on_evaluate(model, step, metrics)`` runs on rank 0 after each evaluation (e.g. text samples).
     A SIGINT/SIGTERM makes the loop save ``last`` at the next step boundary and return with
     ``stopped_by="signal"``; ``resume=True`` continues from ``last`` exactly: same batches, same RNG
-    draws, same learning rates, and an evaluation that was due when the signal came runs first.
+    draws, same learning rates, same weight average, and an evaluation that was due when the signal came
+    runs first.
 
     Under DDP the ranks agree on stopping (signal, budget) at logging steps through one all-reduce of a
-    five-number tensor that also averages the loss, so there is no per-step object broadcast.
+    five-number tensor that also averages the loss, so there is no per-step object broadcast; with a time
+    budget the same all-reduce also follows each evaluation, so the ranks agree on what it cost.
     """
+    return _Fit(task, env, cfg, run, config_dict, on_evaluate).train(resume)
+
+
+def step_horizon(cfg: TrainConfig, steps_per_epoch: int) -> int | None:
+    """The number of steps the schedule spans; None when only the time budget bounds the run."""
+    if cfg.steps > 0:
+        return cfg.steps
+    if cfg.epochs > 0:
+        return cfg.epochs * steps_per_epoch
+    if cfg.max_time > 0:
+        return None  # time-bounded: the schedule follows the budget fraction
+    return steps_per_epoch
+
+
+def epoch_batches(n: int, epoch: int, env: Env, shard: int, steps_per_epoch: int, batch_size: int):
+    """The index batches of ``epoch``, shape (steps_per_epoch, batch_size): a seeded permutation, this rank's shard."""
     import torch
 
-    device, info = env.device, env.dist
-    model = task.model.to(device)
-    if cfg.channels_last and getattr(task, "channels_last", False):
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, cfg)
+    gen = torch.Generator().manual_seed(env.seed * 1_000_003 + epoch)
+    perm = torch.randperm(n, generator=gen)
+    if env.dist.enabled:
+        perm = perm[env.dist.rank::env.dist.world_size][:shard]
+    return perm[: steps_per_epoch * batch_size].view(steps_per_epoch, batch_size)
 
-    n = task.train_size()
-    if n < 1:
-        raise ValueError("the task reports an empty training set")
-    shard = n // info.world_size if info.enabled else n
-    batch_size = min(cfg.batch_size, max(1, shard))
-    steps_per_epoch = max(1, shard // batch_size)
-    if cfg.steps > 0:
-        total_steps: int | None = cfg.steps
-    elif cfg.epochs > 0:
-        total_steps = cfg.epochs * steps_per_epoch
-    elif cfg.max_time > 0:
-        total_steps = None  # time-bounded: the schedule follows the budget fraction
-    else:
-        total_steps = steps_per_epoch
-    scaler = torch.amp.GradScaler(device.type) if env.precision == "fp16" else None
 
-    step = epoch = step_in_epoch = 0
-    best: float | None = None
-    best_step = 0
-    bad_evals = 0
-    last_eval_step = -1
-    prior_train_seconds = prior_elapsed = 0.0
-    running_loss, running_n = 0.0, 0  # loss sum and count since the last train record (restored on resume)
-    if resume:
-        state = ckpt.read_state(run.checkpoints, "last")
-        ckpt.load_weights(model, run.checkpoints, "last", device=device)
-        blob = ckpt.load_training_state(run.checkpoints, "last", device="cpu")
-        ckpt.check_consistent(run.checkpoints, "last", state, blob)
-        optimizer.load_state_dict(blob["optimizer"])
-        if scaler is not None and "scaler" in blob:
-            scaler.load_state_dict(blob["scaler"])
-        step, epoch, step_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
-        best, best_step, bad_evals = state.get("best_metric"), state.get("best_step", 0), state.get("bad_evals", 0)
-        last_eval_step = state.get("last_eval_step", -1)
-        prior_train_seconds = state.get("train_seconds", 0.0)
-        prior_elapsed = state.get("elapsed", 0.0)
-        running_loss, running_n = state.get("running_loss", [0.0, 0])
-        ckpt.set_rng_state(state.get("rng", {}), blob.get("rng", {}))
-        run.truncate_metrics(step)  # records a crashed session wrote after this checkpoint
+class _Fit:
+    """One call of :func:`fit`: the loop's state as attributes, each of its jobs a method."""
 
-    train_model = model
-    if info.enabled:
-        from torch.nn.parallel import DistributedDataParallel
+    def __init__(self, task: TrainTask, env: Env, cfg: TrainConfig, run: Run, config_dict: dict, on_evaluate):
+        import torch
 
-        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.compile:
-        train_model = torch.compile(train_model)
+        self.task, self.env, self.cfg, self.run = task, env, cfg, run
+        self.config_dict, self.on_evaluate = config_dict, on_evaluate
+        self.device, self.info = env.device, env.dist
+        model = task.model.to(self.device)
+        if cfg.channels_last and task_option(task, "channels_last"):
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.optimizer = build_optimizer(model, cfg)
 
-    history: list[dict] = []
-    last_metrics: dict = dict(state.get("last_metrics", {})) if resume else {}
-    t_start = time.perf_counter()
-    train_seconds = prior_train_seconds
-    items_seen, items_time = 0, 0.0          # whole session, for the result
-    win_items, win_time = 0, 0.0             # since the last train record
-    budget_used = prior_elapsed              # wall seconds of all sessions; synced across ranks under DDP
-    stop_signal: int | None = None           # agreed across ranks
-    stopped_by = ""
+        self.n = task.train_size()
+        if self.n < 1:
+            raise ValueError("the task reports an empty training set")
+        self.shard = self.n // self.info.world_size if self.info.enabled else self.n
+        self.batch_size = min(cfg.batch_size, max(1, self.shard))
+        self.steps_per_epoch = max(1, self.shard // self.batch_size)
+        self.total_steps = step_horizon(cfg, self.steps_per_epoch)
+        self.scaler = torch.amp.GradScaler(self.device.type) if env.precision == "fp16" else None
+        self.ema = None
+        self.budget = _Budget(cfg.max_time)
 
-    def elapsed() -> float:
-        return prior_elapsed + time.perf_counter() - t_start
+        # What a checkpoint saves and a resume restores.
+        self.step = self.epoch = self.step_in_epoch = 0
+        self.best: float | None = None
+        self.best_step = self.bad_evals = 0
+        self.last_eval_step = -1
+        self.train_seconds = self.prior_elapsed = 0.0
+        self.running_loss, self.running_n = 0.0, 0  # loss sum and count since the last train record
+        self.last_metrics: dict = {}
 
-    def state_dict() -> dict:
-        return {"step": step, "epoch": epoch, "step_in_epoch": step_in_epoch, "best_metric": best,
-                "best_step": best_step, "bad_evals": bad_evals, "last_eval_step": last_eval_step,
-                "monitor": task.monitor, "monitor_mode": task.monitor_mode, "train_seconds": train_seconds,
-                "elapsed": elapsed(), "running_loss": [float(running_loss), running_n], "config": config_dict,
-                "last_metrics": last_metrics, "precision": env.precision, "device": str(device)}
+        # This session only.
+        self.history: list[dict] = []
+        self.items_seen, self.items_time = 0, 0.0  # whole session, for the result
+        self.win_items, self.win_time = 0, 0.0     # since the last train record
+        self.eval_items, self.eval_time = 0, 0.0   # since the last evaluation, for its progress line
+        self.budget_used = 0.0                     # wall seconds of all sessions; synced across ranks under DDP
+        self.stop_signal: int | None = None        # agreed across ranks
+        self.lr, self.extra = cfg.lr, {}
 
-    def save(tag: str) -> None:
-        if run.writer:
-            extra = {"scaler": scaler.state_dict()} if scaler is not None and tag == "last" else None
-            ckpt.save(run.checkpoints, tag, model, task.model_spec, state_dict(),
-                      optimizer if tag == "last" else None, extra=extra)
+    # ---- the run, start to end -----------------------------------------------------------------
 
-    def evaluate() -> None:
-        nonlocal best, best_step, bad_evals, last_metrics, last_eval_step
-        metrics: dict = {}
-        if info.is_main:
-            model.eval()
-            with torch.no_grad(), env.autocast():
-                metrics = {k: float(v) for k, v in task.evaluate(model).items()}
-            model.train()
-        metrics = dist.broadcast_object(metrics)
-        last_metrics, last_eval_step = metrics, step
-        record = {"kind": "eval", "step": step, "epoch": epoch, "time": round(elapsed(), 3), **metrics}
-        run.log(record)
-        history.append(record)
-        value = metrics.get(task.monitor)
-        if _better(value, best, task.monitor_mode):
-            best, best_step, bad_evals = value, step, 0
-            save("best")
-        else:
-            bad_evals += 1
-        if info.is_main and on_evaluate is not None:
-            model.eval()
-            with torch.no_grad():
-                on_evaluate(model, step, metrics)
-            model.train()
-        save("last")
-        progress.update(step, metric=metrics.get(task.monitor), elapsed=elapsed())
+    def train(self, resume: bool) -> FitResult:
+        cfg, task = self.cfg, self.task
+        blob = self.restore() if resume else None
+        if cfg.ema > 0:
+            from neuralsight.engine.ema import ModelEMA
 
-    def poll(sync: bool, loss_sum: float = 0.0, loss_n: int = 0) -> float | None:
-        """Update the stop signal and budget; under DDP only at sync points, where the ranks agree."""
-        nonlocal stop_signal, budget_used
-        if not info.enabled:
-            stop_signal = stop.signal
-            budget_used = elapsed()
-            return loss_sum / loss_n if loss_n else None
-        if not sync:
-            return None
-        import torch.distributed as tdist
+            self.ema = ModelEMA(self.model, cfg.ema)
+            if blob is not None and "ema" in blob:
+                self.ema.load_state_dict(blob["ema"], where=str(self.run.checkpoints / "last.state.pt"))
+        self.train_model = self.wrap()
+        self.t_start = time.perf_counter()
+        self.budget_used = self.prior_elapsed
+        self.budget.synced(self.prior_elapsed, self.step)
+        self.progress = progress.Training(
+            enabled=cfg.progress and self.info.is_main, total=self.total_steps, max_time=cfg.max_time,
+            monitor=task.monitor, item_unit=task_option(task, "item_unit"),
+            metric_units=task_option(task, "metric_units"))
+        self.model.train()
+        multiplier, momentum = lr_at(cfg, self.step, self.total_steps, self.budget_used)
+        with _StopFlag() as self.stop, self.progress:
+            if not resume and task_option(task, "evaluate_at_start"):
+                self.evaluate()
+            stopped_by = self.loop(multiplier, momentum)
+            if stopped_by == "signal":
+                self.save("last")  # the partial loss window is in the state; resume logs it where it belongs
+            else:
+                if self.running_n:
+                    self.log_train()  # the steps since the last record (a budget stop falls anywhere)
+                if self.last_eval_step != self.step:
+                    self.evaluate()  # every run ends evaluated, whatever stopped it
+        wall = time.perf_counter() - self.t_start
+        if self.ema is not None:
+            self.ema.copy_to_model()
+        if self.info.enabled:
+            _record_rank_agreement(self.model, self.run, self.info)
+        return FitResult(step=self.step, epoch=self.epoch, best_step=self.best_step, best_metric=self.best,
+                         last_metrics=self.last_metrics, train_seconds=self.train_seconds, wall_seconds=wall,
+                         items_per_second=self.items_seen / max(self.items_time, 1e-9), stopped_by=stopped_by,
+                         history=self.history, signal=self.stop_signal if stopped_by == "signal" else None,
+                         item_unit=task_option(task, "item_unit"), metric_units=dict(task_option(task, "metric_units")))
 
-        box = torch.tensor([loss_sum, float(loss_n), float(stop.signal == signal.SIGTERM),
-                            float(stop.signal == signal.SIGINT), elapsed()], dtype=torch.float64, device=device)
-        tdist.all_reduce(box)
-        total = box.tolist()
-        stop_signal = int(signal.SIGTERM) if total[2] else int(signal.SIGINT) if total[3] else None
-        budget_used = total[4] / info.world_size
-        return total[0] / total[1] if total[1] else None
-
-    def log_train(lr: float, extra: dict) -> None:
-        nonlocal running_loss, running_n, win_items, win_time
-        mean_loss = poll(True, float(running_loss), running_n)  # the one host sync per record
-        rec = {"kind": "train", "step": step, "epoch": epoch, "loss": mean_loss, "lr": lr,
-               "items_per_s": round(win_items / max(win_time, 1e-9), 2), "time": round(elapsed(), 3)}
-        rec.update({k: float(v) for k, v in extra.items()})
-        run.log(rec)
-        progress.update(step, loss=mean_loss, elapsed=budget_used)
-        running_loss, running_n = 0.0, 0
-        win_items, win_time = 0, 0.0
-
-    lr, extra = cfg.lr, {}
-    progress = _Progress(enabled=cfg.progress and info.is_main, total=total_steps, max_time=cfg.max_time,
-                         monitor=task.monitor)
-    model.train()
-    multiplier, momentum = lr_at(cfg, step, total_steps, budget_used)
-    with _StopFlag() as stop, progress:
-        if not resume and getattr(task, "evaluate_at_start", False):
-            evaluate()
-        perm_epoch, batches = None, None
+    def loop(self, multiplier: float, momentum: float | None) -> str:
+        """Step until something stops the run; returns what did (FitResult.stopped_by)."""
+        cfg = self.cfg
+        batches, batches_epoch = None, None
         while True:
             # Evaluations that are due at this step (also the one a signal postponed before a resume).
-            if cfg.eval_every and step and step % cfg.eval_every == 0 and last_eval_step != step:
-                evaluate()
-                if cfg.patience and bad_evals >= cfg.patience:
-                    stopped_by = "early_stop"
-                    break
-            if step_in_epoch >= steps_per_epoch:
-                epoch += 1
-                step_in_epoch = 0
-                if not cfg.eval_every and last_eval_step != step:
-                    evaluate()
-                    if cfg.patience and bad_evals >= cfg.patience:
-                        stopped_by = "early_stop"
-                        break
-            if stop_signal is not None:
-                stopped_by = "signal"
-                break
-            if cfg.max_time > 0 and budget_used >= cfg.max_time:
-                stopped_by = "budget"
-                break
-            if total_steps is not None and step >= total_steps:
-                stopped_by = "steps" if cfg.steps > 0 else "epochs"
-                break
+            if cfg.eval_every and self.step and self.step % cfg.eval_every == 0 and self.last_eval_step != self.step:
+                if self.evaluate_then_patience_ran_out():
+                    return "early_stop"
+            if self.step_in_epoch >= self.steps_per_epoch:
+                self.epoch += 1
+                self.step_in_epoch = 0
+                if not cfg.eval_every and self.last_eval_step != self.step:
+                    if self.evaluate_then_patience_ran_out():
+                        return "early_stop"
+            if self.stop_signal is not None:
+                return "signal"
+            horizon_reached = self.total_steps is not None and self.step >= self.total_steps
+            if cfg.max_time > 0:
+                used = self.budget_now()
+                step_cost = self.budget.step_cost(used, self.step, local=not self.info.enabled)
+                if used >= cfg.max_time or (not horizon_reached and not self.budget.allows_step(used, step_cost)):
+                    return "budget"
+                if not horizon_reached and self.budget.wants_evaluation_timed(used):
+                    if self.evaluate_then_patience_ran_out():
+                        return "early_stop"
+                    continue
+            if horizon_reached:
+                return "steps" if cfg.steps > 0 else "epochs"
 
-            if perm_epoch != epoch:
-                gen = torch.Generator().manual_seed(env.seed * 1_000_003 + epoch)
-                perm = torch.randperm(n, generator=gen)
-                if info.enabled:
-                    perm = perm[info.rank::info.world_size][:shard]
-                batches = perm[: steps_per_epoch * batch_size].view(steps_per_epoch, batch_size)
-                perm_epoch = epoch
+            if batches_epoch != self.epoch:
+                batches = epoch_batches(self.n, self.epoch, self.env, self.shard, self.steps_per_epoch, self.batch_size)
+                batches_epoch = self.epoch
+            self.train_step(batches[self.step_in_epoch], multiplier, momentum)
+            multiplier, momentum = lr_at(cfg, self.step, self.total_steps, self.budget_used)
+            if self.stop_signal is not None:  # save at once; a due evaluation runs after --resume
+                return "signal"
 
-            t0 = time.perf_counter()
-            lr = apply_lr(optimizer, cfg, multiplier, momentum)
-            batch = task.get_batch(batches[step_in_epoch])
-            with env.autocast():
-                out = task.training_step(train_model, batch)
-            loss, extra = out if isinstance(out, tuple) else (out, {})
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                if cfg.grad_clip > 0:
-                    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-            step += 1
-            step_in_epoch += 1
-            log_now = (step % cfg.log_every == 0 or step_in_epoch == steps_per_epoch
-                       or (total_steps is not None and step >= total_steps))
-            running_loss = running_loss + loss.detach().float()  # stays on the device until a record
-            running_n += 1
-            dt = time.perf_counter() - t0
-            train_seconds += dt
-            items_seen += batch_size * info.world_size
-            items_time += dt
-            win_items += batch_size * info.world_size
-            win_time += dt
+    def train_step(self, indices, multiplier: float, momentum: float | None) -> None:
+        import torch
 
-            if log_now:
-                log_train(lr, extra)
-            else:
-                poll(False)
-                progress.update(step, elapsed=budget_used)
-            multiplier, momentum = lr_at(cfg, step, total_steps, budget_used)
-
-            if stop_signal is not None:  # save at once; a due evaluation runs after --resume
-                stopped_by = "signal"
-                break
-
-        if stopped_by == "signal":
-            save("last")  # the partial loss window is in the state; resume logs it where it belongs
+        cfg, optimizer, scaler = self.cfg, self.optimizer, self.scaler
+        t0 = time.perf_counter()
+        self.lr = apply_lr(optimizer, cfg, multiplier, momentum)
+        batch = self.task.get_batch(indices)
+        with self.env.autocast():
+            out = self.task.training_step(self.train_model, batch)
+        loss, self.extra = out if isinstance(out, tuple) else (out, {})
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            if cfg.grad_clip > 0:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
         else:
-            if running_n:
-                log_train(lr, extra)  # the steps since the last record (a budget stop falls anywhere)
-            if last_eval_step != step:
-                evaluate()  # every run ends evaluated, whatever stopped it
-    wall = time.perf_counter() - t_start
-    if info.enabled:
-        _record_rank_agreement(model, run, info)
-    return FitResult(step=step, epoch=epoch, best_step=best_step, best_metric=best, last_metrics=last_metrics,
-                     train_seconds=train_seconds, wall_seconds=wall,
-                     items_per_second=items_seen / max(items_time, 1e-9), stopped_by=stopped_by,
-                     history=history, signal=stop_signal if stopped_by == "signal" else None)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            optimizer.step()
+        self.step += 1
+        self.step_in_epoch += 1
+        if self.ema is not None:
+            self.ema.update(self.step)
+        log_now = (self.step % cfg.log_every == 0 or self.step_in_epoch == self.steps_per_epoch
+                   or (self.total_steps is not None and self.step >= self.total_steps))
+        self.running_loss = self.running_loss + loss.detach().float()  # stays on the device until a record
+        self.running_n += 1
+        dt = time.perf_counter() - t0
+        items = self.batch_size * self.info.world_size
+        self.train_seconds += dt
+        self.items_seen, self.items_time = self.items_seen + items, self.items_time + dt
+        self.win_items, self.win_time = self.win_items + items, self.win_time + dt
+        self.eval_items, self.eval_time = self.eval_items + items, self.eval_time + dt
+        if log_now:
+            self.log_train()
+        else:
+            self.poll()
+            self.progress.step(self.step, elapsed=self.budget_used)
+
+    # ---- evaluation, records, checkpoints ---------------------------------------------------------
+
+    def evaluate_then_patience_ran_out(self) -> bool:
+        self.evaluate()
+        return bool(self.cfg.patience and self.bad_evals >= self.cfg.patience)
+
+    def evaluate(self) -> None:
+        import contextlib
+
+        import torch
+
+        task, info, model = self.task, self.info, self.model
+        before = self.budget_now() if info.enabled else self.elapsed()
+        metrics: dict = {}
+        averaged = self.ema.applied() if self.ema is not None and info.is_main else contextlib.nullcontext()
+        with averaged:  # evaluation, the best checkpoint and on_evaluate see the averaged weights
+            if info.is_main:
+                model.eval()
+                with torch.no_grad(), self.env.autocast():
+                    metrics = {k: float(v) for k, v in task.evaluate(model).items()}
+                model.train()
+            metrics = dist.broadcast_object(metrics)
+            self.last_metrics, self.last_eval_step = metrics, self.step
+            record = {"kind": "eval", "step": self.step, "epoch": self.epoch, "time": round(self.elapsed(), 3),
+                      **metrics}
+            self.run.log(record)
+            self.history.append(record)
+            value = metrics.get(task.monitor)
+            improved = _better(value, self.best, task.monitor_mode)
+            if improved:
+                self.best, self.best_step, self.bad_evals = value, self.step, 0
+                self.save("best")
+            else:
+                self.bad_evals += 1
+            if info.is_main and self.on_evaluate is not None:
+                model.eval()
+                with torch.no_grad():
+                    self.on_evaluate(model, self.step, metrics)
+                model.train()
+        self.save("last")
+        if not info.enabled:
+            self.budget.evaluated(before, self.elapsed(), self.step)
+        elif self.cfg.max_time > 0:  # the ranks agree on what the evaluation cost before any decides on it
+            self._all_reduce()
+            self.budget.evaluated(before, self.budget_used, self.step)
+        self.progress.evaluated(self.step, self.epoch, metrics, best=improved, elapsed=self.elapsed(),
+                                items=self.eval_items, items_seconds=self.eval_time)
+        self.eval_items, self.eval_time = 0, 0.0
+
+    def log_train(self) -> None:
+        mean_loss = self.sync(float(self.running_loss), self.running_n)  # the one host sync per record
+        rec = {"kind": "train", "step": self.step, "epoch": self.epoch, "loss": mean_loss, "lr": self.lr,
+               "items_per_s": round(self.win_items / max(self.win_time, 1e-9), 2), "time": round(self.elapsed(), 3)}
+        rec.update({k: float(v) for k, v in self.extra.items()})
+        self.run.log(rec)
+        self.progress.step(self.step, elapsed=self.budget_used, loss=mean_loss, items=self.win_items,
+                           items_seconds=self.win_time)
+        self.running_loss, self.running_n = 0.0, 0
+        self.win_items, self.win_time = 0, 0.0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+                "best_metric": self.best, "best_step": self.best_step, "bad_evals": self.bad_evals,
+                "last_eval_step": self.last_eval_step, "monitor": self.task.monitor,
+                "monitor_mode": self.task.monitor_mode, "train_seconds": self.train_seconds,
+                "elapsed": self.elapsed(), "running_loss": [float(self.running_loss), self.running_n],
+                "config": self.config_dict, "last_metrics": self.last_metrics, "precision": self.env.precision,
+                "device": str(self.device), "budget": self.budget.state()}
+
+    def save(self, tag: str) -> None:
+        if not self.run.writer:
+            return
+        extra = {}
+        if tag == "last" and self.scaler is not None:
+            extra["scaler"] = self.scaler.state_dict()
+        if tag == "last" and self.ema is not None:
+            extra["ema"] = self.ema.state_dict()
+        ckpt.save(self.run.checkpoints, tag, self.model, self.task.model_spec, self.state_dict(),
+                  self.optimizer if tag == "last" else None, extra=extra or None)
+
+    def restore(self) -> dict:
+        """Load ``last``: weights, optimizer, scaler, counters, RNG; returns the training-state blob."""
+        run = self.run
+        state = ckpt.read_state(run.checkpoints, "last")
+        ckpt.load_weights(self.model, run.checkpoints, "last", device=self.device)
+        blob = ckpt.load_training_state(run.checkpoints, "last", device="cpu")
+        ckpt.check_consistent(run.checkpoints, "last", state, blob)
+        self.optimizer.load_state_dict(blob["optimizer"])
+        if self.scaler is not None and "scaler" in blob:
+            self.scaler.load_state_dict(blob["scaler"])
+        self.step, self.epoch, self.step_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
+        self.best, self.best_step = state.get("best_metric"), state.get("best_step", 0)
+        self.bad_evals = state.get("bad_evals", 0)
+        self.last_eval_step = state.get("last_eval_step", -1)
+        self.train_seconds = state.get("train_seconds", 0.0)
+        self.prior_elapsed = state.get("elapsed", 0.0)
+        self.running_loss, self.running_n = state.get("running_loss", [0.0, 0])
+        self.last_metrics = dict(state.get("last_metrics", {}))
+        self.budget.load(state.get("budget") or {})
+        ckpt.set_rng_state(state.get("rng", {}), blob.get("rng", {}))
+        run.truncate_metrics(self.step)  # records a crashed session wrote after this checkpoint
+        return blob
+
+    def wrap(self):
+        """The module the training step calls: DDP around the model under torchrun, compiled on request."""
+        import torch
+
+        train_model = self.model
+        if self.info.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device = self.device
+            train_model = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        if self.cfg.compile:
+            train_model = torch.compile(train_model)
+        return train_model
+
+    # ---- clocks and agreement -----------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return self.prior_elapsed + time.perf_counter() - self.t_start
+
+    def budget_now(self) -> float:
+        """Budget used so far: this process's clock, or under DDP the agreed value projected over the steps since."""
+        projected = self.budget.projected(self.step)
+        return projected if self.info.enabled else max(self.elapsed(), projected)
+
+    def poll(self) -> None:
+        """Between records: a single process reads its clock and signal flag; DDP ranks wait for the next sync."""
+        if not self.info.enabled:
+            self.stop_signal = self.stop.signal
+            self.budget_used = self.elapsed()
+
+    def sync(self, loss_sum: float, loss_n: int) -> float | None:
+        """A train record: update the stop signal and budget (agreed under DDP); returns the mean loss."""
+        if not self.info.enabled:
+            self.poll()
+            mean = loss_sum / loss_n if loss_n else None
+        else:
+            mean = self._all_reduce(loss_sum, loss_n)
+        self.budget.synced(self.budget_used, self.step)
+        return mean
+
+    def _all_reduce(self, loss_sum: float = 0.0, loss_n: int = 0) -> float | None:
+        import torch
+        import torch.distributed as tdist
+
+        stop = self.stop.signal
+        box = torch.tensor([loss_sum, float(loss_n), float(stop == signal.SIGTERM), float(stop == signal.SIGINT),
+                            self.elapsed()], dtype=torch.float64, device=self.device)
+        tdist.all_reduce(box)
+        total = box.tolist()
+        self.stop_signal = int(signal.SIGTERM) if total[2] else int(signal.SIGINT) if total[3] else None
+        self.budget_used = total[4] / self.info.world_size
+        return total[0] / total[1] if total[1] else None
+
+
+class _Budget:
+    """Measured costs of a step and an evaluation, and the rule that keeps a run inside ``train.max_time``.
+
+    A step's cost is the mean wall time per step between the last two train records (host syncs, so
+    asynchronous GPU work is counted where it completes); a single process also takes the mean of the
+    window in progress when that is larger. An evaluation's cost is the wall time of the last one, with its
+    checkpoint saves and hook. Both are saved in the checkpoint, so a resumed run starts with them. Under
+    DDP every input to a decision is agreed across ranks (all-reduced clocks), so the ranks stop together.
+
+    The rule: take a step only if ``used + step + evaluation < max_time``, so the closing evaluation fits
+    after it. Until an evaluation has been timed nothing can be reserved for it, so a run that reaches half
+    its budget without one evaluates there (an ordinary evaluation: a record, the best checkpoint, patience).
+    """
+
+    def __init__(self, max_time: float):
+        self.max_time = max_time
+        self.step_seconds = 0.0              # per step, over the last window between train records
+        self.eval_seconds: float | None = None
+        self.synced_at = 0.0                 # budget used at the last record or evaluation
+        self.sync_step = 0
+
+    def synced(self, used: float, step: int) -> None:
+        if step > self.sync_step:
+            self.step_seconds = max(0.0, used - self.synced_at) / (step - self.sync_step)
+        self.synced_at, self.sync_step = used, step
+
+    def evaluated(self, before: float, after: float, step: int) -> None:
+        self.eval_seconds = max(0.0, after - before)
+        self.synced_at, self.sync_step = after, step  # the next step window starts after the evaluation
+
+    def projected(self, step: int) -> float:
+        return self.synced_at + (step - self.sync_step) * self.step_seconds
+
+    def step_cost(self, used: float, step: int, local: bool) -> float:
+        if local and step > self.sync_step:
+            return max(self.step_seconds, (used - self.synced_at) / (step - self.sync_step))
+        return self.step_seconds
+
+    def allows_step(self, used: float, step_cost: float) -> bool:
+        return used + step_cost + (self.eval_seconds or 0.0) < self.max_time
+
+    def wants_evaluation_timed(self, used: float) -> bool:
+        return self.eval_seconds is None and used >= self.max_time / 2
+
+    def state(self) -> dict:
+        return {"step_seconds": self.step_seconds, "eval_seconds": self.eval_seconds}
+
+    def load(self, state: dict) -> None:
+        self.step_seconds = float(state.get("step_seconds", 0.0))
+        eval_seconds = state.get("eval_seconds")
+        self.eval_seconds = None if eval_seconds is None else float(eval_seconds)
 
 
 def _record_rank_agreement(model, run: Run, info: dist.DistInfo) -> None:
@@ -497,56 +692,3 @@ def _record_rank_agreement(model, run: Run, info: dist.DistInfo) -> None:
     tdist.all_gather_object(sums, total)
     run.log({"kind": "ddp", "world_size": info.world_size, "param_checksums": sums})
 
-
-class _Progress:
-    """A rich progress bar showing step, loss and the monitored metric; silent when disabled."""
-
-    def __init__(self, enabled: bool, total: int | None, max_time: float, monitor: str):
-        self.enabled = enabled
-        self.total = total
-        self.max_time = max_time
-        self.monitor = monitor
-        self._progress = None
-        self._task = None
-        self._loss = None
-        self._metric = None
-        self._last = 0.0
-
-    def __enter__(self):
-        if not self.enabled:
-            return self
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), TextColumn("{task.fields[info]}"), transient=False)
-        self._progress.__enter__()
-        total = self.total
-        if total is None and self.max_time:
-            total = None
-        self._task = self._progress.add_task("train", total=total, info="")
-        return self
-
-    def update(self, step: int, loss: float | None = None, metric: float | None = None, elapsed: float = 0.0):
-        if self._progress is None:
-            return
-        now = time.perf_counter()
-        if loss is None and metric is None and now - self._last < 0.1:
-            return  # redraw at most ten times a second between records
-        self._last = now
-        if loss is not None:
-            self._loss = loss
-        if metric is not None:
-            self._metric = metric
-        parts = []
-        if self._loss is not None:
-            parts.append(f"loss {self._loss:.4f}")
-        if self._metric is not None:
-            parts.append(f"{self.monitor} {self._metric:.4f}")
-        if self.max_time:
-            parts.append(f"budget {elapsed:.0f}/{self.max_time:.0f}s")
-        self._progress.update(self._task, completed=step, info="  ".join(parts))
-
-    def __exit__(self, *exc):
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-        return False

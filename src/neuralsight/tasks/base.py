@@ -122,7 +122,9 @@ class Interrupted(Exception):
 
 def read_config(task: Task, run_dir: Path) -> Any:
     """A run's ``config.toml`` as the task's config dataclass."""
-    data = C.load_toml(Path(run_dir) / "config.toml")
+    from neuralsight.engine.runs import read_config as read_toml
+
+    data = read_toml(run_dir)
     data.pop("task", None)
     return C.from_dict(task.Config, data)
 
