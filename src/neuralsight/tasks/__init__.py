@@ -4,4 +4,8 @@ Adding a task: write ``tasks/<name>.py`` with a class decorated by ``@register_t
 ``neuralsight/configs/<preset>.toml``, and import the module here.
 """
 
-from neuralsight.tasks import classify  # noqa: F401
+from neuralsight.tasks import (
+    classify,  # noqa: F401
+    segment,  # noqa: F401
+    segment3d,  # noqa: F401
+)
