@@ -17,6 +17,7 @@ from neuralsight.errors import ConfigError
 from neuralsight.models.unet import UNet
 from neuralsight.models.vnet import VNet
 from neuralsight.tasks import segment3d as S
+from neuralsight.tasks.segmentation import infer_logits, summarize_rows
 
 
 def test_preset_and_quick_resolve_and_check():
@@ -62,19 +63,19 @@ def test_sliding_window_equals_whole_volume_inference():
     cfg = C.build(S.Config, preset="hippocampus", overrides=["eval.roi_size=[16, 24, 16]"])
     with torch.no_grad():
         whole = model(image[None])[0]
-    np.testing.assert_allclose(S.infer_logits(model, image, cfg, "cpu"), whole, atol=1e-5)
+    np.testing.assert_allclose(infer_logits(model, image, cfg, "cpu"), whole, atol=1e-5)
     # A pointwise model gives the same values in every window, so blended overlapping windows equal it too.
     point = torch.nn.Conv3d(1, 3, 1).eval()
     cfg = C.build(S.Config, preset="hippocampus", overrides=["eval.roi_size=[8, 8, 8]", "eval.overlap=0.5"])
     with torch.no_grad():
         whole = point(image[None])[0]
-    np.testing.assert_allclose(S.infer_logits(point, image, cfg, "cpu"), whole, atol=1e-5)
+    np.testing.assert_allclose(infer_logits(point, image, cfg, "cpu"), whole, atol=1e-5)
 
 
 def test_summarize_rows_ignores_nan():
     rows = [{"case": "a", "dice_x": 0.5, "vol_diff_ml_x": -1.0, "dice_mean": 0.5},
             {"case": "b", "dice_x": float("nan"), "vol_diff_ml_x": 3.0, "dice_mean": float("nan")}]
-    s = S.summarize_rows(rows, ["background", "x"])
+    s = summarize_rows(rows, ["background", "x"])
     assert s["dice_x"] == 0.5 and s["val_dice"] == 0.5 and s["vol_diff_ml_x"] == 1.0
     assert s["vol_absdiff_ml_x"] == 2.0
 
@@ -101,7 +102,10 @@ def test_cli_train_quick_then_predict_and_eval(tmp_path):
     assert 'class="sortable"' in html and "Input | Training mask | Output | Error" in html
     summary = json.loads((run / "summary.json").read_text())
     assert summary["headline"]["name"] == "val_dice" and 0 <= summary["headline"]["value"] <= 1
-    assert {"dice_anterior", "dice_posterior", "hd95_anterior", "vol_diff_ml_posterior"} <= set(summary["metrics"])
+    assert summary["headline"]["split"] == "val" and summary["metrics"]["test"] == {}
+    val = summary["metrics"]["val"]
+    assert {"dice_anterior", "dice_posterior", "hd95_anterior", "vol_diff_ml_posterior"} <= set(val)
+    assert val["val_dice"] == summary["headline"]["value"] and val["val_cases"] == 2
     cases = json.loads((run / "samples" / "cases.json").read_text())
     assert len(cases["cases"]) == len(cases["split"]["val"]) > 0
 
@@ -118,14 +122,19 @@ def test_cli_train_quick_then_predict_and_eval(tmp_path):
     table = (out / "volumes.csv").read_text().splitlines()
     assert table[0] == "input,output,anterior_ml,posterior_ml" and len(table) == 3
 
-    result = runner.invoke(app, ["eval", str(run), "--json"])
+    result = runner.invoke(app, ["eval", str(run), "--split", "val", "--json"])
     assert result.exit_code == 0, result.output
-    assert "hd95_anterior" in json.loads(result.output)
+    metrics = json.loads(result.stdout)
+    assert "hd95_anterior" in metrics and metrics["cases"] == len(cases["split"]["val"])
+    assert metrics["split"] == "val"
+    result = runner.invoke(app, ["eval", str(run), "--split", "test"])
+    assert result.exit_code == 2 and "use --split val" in result.output
 
     bad = tmp_path / "bad.nii.gz"
     bad.write_bytes(images[0].read_bytes()[:200])
-    result = runner.invoke(app, ["predict", str(run), str(bad), "--out", str(out)])
+    result = runner.invoke(app, ["predict", str(run), str(bad), str(images[1]), "--out", str(tmp_path / "p2")])
     assert result.exit_code == 2 and "bad.nii.gz" in result.output
+    assert (tmp_path / "p2" / images[1].name.replace(".nii.gz", "_seg.nii.gz")).is_file()  # the batch went on
 
 
 def test_cli_trains_unet3d_on_a_user_folder_with_ct_window(tmp_path):
@@ -153,7 +162,7 @@ def test_cli_trains_unet3d_on_a_user_folder_with_ct_window(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["model"]["name"] == "unet" and summary["class_names"] == ["background", "class 1"]
     # Volumes come from the 2 mm spacing: each validation label holds (9 - 3 - i%3) * 8 * 5 voxels of 8 mm^3.
-    vol = summary["metrics"]["vol_true_ml_class 1"]
+    vol = summary["metrics"]["val"]["vol_true_ml_class 1"]
     assert any(vol == pytest.approx(n * 40 * 8 / 1000) for n in (4, 5, 6)), vol
     result = CliRunner().invoke(app, ["train", "segment3d", "--dataset", "folder", "--out", str(root)])
     assert result.exit_code == 2 and "needs a folder" in result.output

@@ -31,12 +31,17 @@ def test_train_eval_predict_segment(tmp_path, monkeypatch):
     html = (run_dir / "report.html").read_text()
     assert "Training mask" in html and "Per-class metrics" in html and "border" in html
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert 0 <= summary["metrics"]["miou"] <= 1 and summary["headline"]["name"] == "val fg_iou"
+    val = summary["metrics"]["val"]
+    assert 0 <= val["miou"] <= 1 and summary["headline"]["name"] == "val fg_iou"
+    assert summary["headline"] == {"name": "val fg_iou", "value": val["fg_iou"], "split": "val"}
+    assert summary["metrics"]["test"] == {} and summary["data"]["val_name"] == "official test split"
 
-    res = runner.invoke(app, ["eval", str(run_dir), "--json"])
+    res = runner.invoke(app, ["eval", str(run_dir), "--split", "val", "--json"])
     assert res.exit_code == 0, res.output
-    metrics = json.loads(res.output)
-    assert metrics["images"] == 8 and "iou_pet" in metrics
+    metrics = json.loads(res.stdout)
+    assert metrics["images"] == 8 and "iou_pet" in metrics and metrics["split"] == "val"
+    res = runner.invoke(app, ["eval", str(run_dir), "--split", "test"])
+    assert res.exit_code == 2 and "official test list" in res.output and "use --split val" in res.output
 
     big = np.random.default_rng(0).integers(0, 255, (150, 220, 3), dtype=np.uint8)
     Image.fromarray(big).save(tmp_path / "photo.png")
@@ -44,7 +49,7 @@ def test_train_eval_predict_segment(tmp_path, monkeypatch):
     out = tmp_path / "pred"
     res = runner.invoke(app, ["predict", str(run_dir), str(tmp_path / "photo.png"), str(tmp_path / "broken.jpg"),
                               "--out", str(out)])
-    assert res.exit_code == 1                              # one input failed ...
+    assert res.exit_code == 2                              # one input failed ...
     assert "broken.jpg" in res.output
     mask = np.asarray(Image.open(out / "photo_mask.png"))  # ... the other was still written
     assert mask.shape == (150, 220) and mask.max() < 3
@@ -52,5 +57,6 @@ def test_train_eval_predict_segment(tmp_path, monkeypatch):
     res = runner.invoke(app, ["predict", str(run_dir), str(tmp_path / "photo.png"), "--tile", "64",
                               "--out", str(tmp_path / "tiled"), "--json"])
     assert res.exit_code == 0, res.output
-    areas = json.loads(res.output)["results"][0]["areas"]
-    assert sum(a["pixels"] for a in areas.values()) == 150 * 220
+    (row,) = json.loads(res.stdout)
+    assert sum(a["pixels"] for a in row["areas"].values()) == 150 * 220
+    assert np.asarray(Image.open(row["outputs"]["mask"])).shape == (150, 220)

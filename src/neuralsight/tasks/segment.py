@@ -1,26 +1,27 @@
 """2D semantic segmentation with U-Net: Oxford-IIIT Pet, medical image/mask folders, or your own folders.
 
-Data are decoded once into a uint8 cache (``data/images.py``), held as tensors on the device and augmented
-there (``data/augment.py``). The model is ``models/unet.py``; the loss is CE, Dice or CE+Dice
-(``engine/losses.py``); metrics come from a confusion matrix (``engine/metrics.py``). Figures follow the
-lecture: Input | Training mask | Network output | Error.
+This module holds the segment task: its config, its data (decoded once into a uint8 cache by ``data/images.py``,
+held on the device and augmented there), the engine adapter, the final evaluation, ``evaluate`` and ``predict``
+over a saved run, and its report sections. Inference and scoring (pooled confusion matrix) live in
+``tasks/segmentation.py``, figures (Input | Training mask | Network output | Error) in ``viz/segment.py``.
+
+Splits: one trains; the held-out one picks the best checkpoint, so it is the validation split (``val``, as 0.1
+called it): Oxford-IIIT Pet's official test list, or a split by group of a folder. No test split yet.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuralsight.config import TrainConfig, bounded, choice
 from neuralsight.errors import ConfigError, DataError, UserError
+from neuralsight.report.sections import Figure, Section, Table, Text
+from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
+from neuralsight.tasks.segmentation import MEAN, STD, class_table, predict_arrays, segment_image
 
-PRESET = "pets"
-# Class colours for overlays and masks: background transparent/black, then distinct hues.
-COLOURS = [(0, 0, 0), (255, 140, 0), (30, 144, 255), (220, 20, 60), (50, 205, 50), (186, 85, 211),
-           (255, 215, 0), (0, 206, 209), (255, 105, 180), (139, 69, 19)]
-MEAN, STD = 0.5, 0.25  # fixed intensity normalisation of [0, 1] images
+INFO_FILE = "segmentation.json"
 
 
 @dataclass
@@ -80,29 +81,27 @@ class Config:
                               f"{len(self.data.class_names)} names", "give one [r, g, b] per class")
 
 
-# ----------------------------------------------------------------------------------------------- data
+@dataclass
+class PredictOptions:
+    tile: int | None = bounded(None, min=0, help="segment at native resolution in windows of this many "
+                                                 "pixels (0 or unset: the whole image at the training scale)")
+    overlap: float = bounded(0.25, min=0.0, max=0.95, help="share of a window overlapping its neighbour (tile)")
+
+
+# ---- data ---------------------------------------------------------------------------------------------
+
 @dataclass
 class SegData:
-    train: object          # SegArrays
-    val: object            # SegArrays
+    train: object          # data.images.SegArrays
+    val: object            # data.images.SegArrays: the held-out split (see the module docstring)
     class_names: list[str]
-    val_name: str          # what the validation split is ("test split", "validation (by volume)", ...)
+    val_name: str          # what the held-out split is ("official test split", "validation split by group", ...)
     notes: str
-
-
-def mask_spec(cfg: DataConfig):
-    from neuralsight.data.images import DATASET_DEFAULTS, MaskSpec
-
-    defaults = DATASET_DEFAULTS.get(cfg.dataset, {})
-    fmt = cfg.mask_format if cfg.mask_format != "auto" else defaults.get("mask_format", "auto")
-    return MaskSpec(fmt, list(cfg.class_names or defaults.get("class_names", [])),
-                    [list(c) for c in (cfg.palette or defaults.get("palette", []))])
 
 
 def load_data(cfg: DataConfig) -> SegData:
     """Find, pair, split, decode (cached) and return both splits as uint8 arrays."""
-    from neuralsight.data import catalog
-    from neuralsight.data import images as I
+    from neuralsight.data import catalog, images
 
     if cfg.dataset == "folder":
         if not cfg.data_dir:
@@ -112,22 +111,22 @@ def load_data(cfg: DataConfig) -> SegData:
             raise DataError(f"data folder {root} does not exist", "pass --data DIR holding images/ and masks/")
     else:
         root = catalog.locate(cfg.dataset, cfg.data_dir)
-    size = cfg.image_size
-    if I.is_pets_layout(root) and not (root / "masks").is_dir():
-        splits = I.pets_pairs(root)
+    if images.is_pets_layout(root) and not (root / "masks").is_dir():
+        splits = images.pets_pairs(root)
         train_pairs, val_pairs = splits["trainval"], splits["test"]
-        spec = I.MaskSpec("trimap" if cfg.mask_mode == "trimap" else "trimap_binary")
+        spec = images.MaskSpec("trimap" if cfg.mask_mode == "trimap" else "trimap_binary")
         names = ["background", "pet", "border"] if cfg.mask_mode == "trimap" else ["background", "pet"]
         val_name = "official test split"
         notes = (f"Oxford-IIIT Pet ({root}); train on the official trainval list ({len(train_pairs)} images), "
                  f"evaluate on the official test list ({len(val_pairs)}). Mask mode '{cfg.mask_mode}'.")
     else:
-        from neuralsight.data.images import DATASET_DEFAULTS
-
-        pattern = cfg.group_pattern or DATASET_DEFAULTS.get(cfg.dataset, {}).get("group_pattern", "")
-        pairs = I.folder_pairs(root, pattern)
-        train_pairs, val_pairs = I.split_by_group(pairs, cfg.val_fraction, cfg.split_seed)
-        spec = mask_spec(cfg)
+        defaults = images.DATASET_DEFAULTS.get(cfg.dataset, {})
+        pattern = cfg.group_pattern or defaults.get("group_pattern", "")
+        pairs = images.folder_pairs(root, pattern)
+        train_pairs, val_pairs = images.split_by_group(pairs, cfg.val_fraction, cfg.split_seed)
+        fmt = cfg.mask_format if cfg.mask_format != "auto" else defaults.get("mask_format", "auto")
+        spec = images.MaskSpec(fmt, list(cfg.class_names or defaults.get("class_names", [])),
+                               [list(c) for c in (cfg.palette or defaults.get("palette", []))])
         names = spec.class_names
         groups = len({p.group for p in pairs})
         val_name = "validation split by group" if pattern else "validation split by file"
@@ -138,10 +137,10 @@ def load_data(cfg: DataConfig) -> SegData:
         train_pairs = _spread(train_pairs, cfg.max_train)
     if cfg.max_val:
         val_pairs = _spread(val_pairs, cfg.max_val)
-    train = I.decode_pairs(train_pairs, size, spec, workers=2)
-    val = I.decode_pairs(val_pairs, size, spec, workers=2)
+    train = images.decode_pairs(train_pairs, cfg.image_size, spec, workers=2)
+    val = images.decode_pairs(val_pairs, cfg.image_size, spec, workers=2)
     if not names:
-        top = int(max(train.masks[train.masks != I.IGNORE].max(initial=0), val.masks[val.masks != I.IGNORE].max(initial=0)))
+        top = int(max(a.masks[a.masks != images.IGNORE].max(initial=0) for a in (train, val)))
         names = ["background"] + [f"class{i}" for i in range(1, max(top, 1) + 1)]
     return SegData(train, val, list(names), val_name, notes)
 
@@ -163,50 +162,43 @@ def to_tensors(arrays, device):
     return images, masks
 
 
-def normalize(images_uint8):
-    return (images_uint8.float() / 255 - MEAN) / STD
+# ---- training -----------------------------------------------------------------------------------------
 
-
-def build_model(cfg: Config, num_classes: int):
-    from neuralsight.models import create_model
-
-    kwargs = {"spatial_dims": 2, "in_channels": 3, "num_classes": num_classes, "depth": cfg.model.depth,
-              "base_channels": cfg.model.base_channels, "up": cfg.model.up,
-              "norm": None if cfg.model.norm == "none" else cfg.model.norm, "dropout": cfg.model.dropout}
-    return create_model("unet", **kwargs), {"name": "unet", "kwargs": kwargs}
-
-
-# ----------------------------------------------------------------------------------------------- task
-class SegmentTask:
-    """The object the training loop drives (see ``engine.trainer.TrainTask``)."""
+class SegmentTrain:
+    """What the training loop drives (engine/trainer.py ``TrainTask``)."""
 
     monitor = "miou"
     monitor_mode = "max"
     channels_last = True
+    item_unit = "images"
 
-    def __init__(self, cfg: Config, data: SegData, env):
+    def __init__(self, cfg: Config, data: SegData, device):
         from neuralsight.data.augment import AugmentConfig
+        from neuralsight.data.images import IGNORE
         from neuralsight.engine.losses import SegmentationLoss
+        from neuralsight.models import create_model
 
-        self.cfg, self.data, self.env = cfg, data, env
-        self.device = env.device
+        self.cfg, self.data, self.device = cfg, data, device
         self.num_classes = len(data.class_names)
-        self.train_images, self.train_masks = to_tensors(data.train, env.device)
-        self.val_images, self.val_masks = to_tensors(data.val, env.device)
-        self.model, self.model_spec = build_model(cfg, self.num_classes)
-        self.model.to(env.device)
+        self.train_images, self.train_masks = to_tensors(data.train, device)
+        self.val_images, self.val_masks = to_tensors(data.val, device)
+        m = cfg.model
+        kwargs = {"spatial_dims": 2, "in_channels": 3, "num_classes": self.num_classes, "depth": m.depth,
+                  "base_channels": m.base_channels, "up": m.up, "norm": None if m.norm == "none" else m.norm,
+                  "dropout": m.dropout}
+        self.model, self.model_spec = create_model("unet", **kwargs).to(device), {"name": "unet", "kwargs": kwargs}
         d = cfg.data
         self.augment = AugmentConfig(d.hflip, d.vflip, d.scale, d.rotate, 0.05 if d.scale else 0.0,
                                      d.brightness, d.contrast)
-        weights = cfg.loss.class_weights or None
-        from neuralsight.data.images import IGNORE
-
-        self.loss_fn = SegmentationLoss(cfg.loss.name, weights, cfg.loss.dice_background, ignore_index=IGNORE)
+        self.loss_fn = SegmentationLoss(cfg.loss.name, cfg.loss.class_weights or None, cfg.loss.dice_background,
+                                        ignore_index=IGNORE)
 
     def train_size(self) -> int:
         return len(self.train_images)
 
     def get_batch(self, indices):
+        import torch
+
         from neuralsight.data.augment import augment
 
         idx = indices.to(self.device)
@@ -215,8 +207,6 @@ class SegmentTask:
         images, masks = augment(images, masks, self.augment)
         images = (images - MEAN) / STD
         if self.cfg.train.channels_last and self.device.type == "cuda":
-            import torch
-
             images = images.contiguous(memory_format=torch.channels_last)
         return images, masks
 
@@ -225,342 +215,131 @@ class SegmentTask:
         return self.loss_fn(model(images), masks)
 
     def evaluate(self, model) -> dict[str, float]:
-        out = predict_arrays(model, self.val_images, self.val_masks, self.num_classes, self.loss_fn,
-                             batch_size=max(8, self.cfg.train.batch_size))
-        return out["metrics"]
+        return predict_arrays(model, self.val_images, self.val_masks, self.num_classes, self.loss_fn,
+                              batch_size=max(8, self.cfg.train.batch_size))["metrics"]
 
 
-def predict_arrays(model, images, masks, num_classes: int, loss_fn=None, batch_size: int = 16,
-                   keep_predictions: bool = False) -> dict:
-    """Run ``model`` over uint8 ``images (N, 3, S, S)`` and score against ``masks (N, S, S)``.
+# ---- the task -----------------------------------------------------------------------------------------
 
-    Returns ``{"metrics": {...}, "meter": SegmentationMeter, "pred": uint8 (N, S, S) or None}``.
-    """
-    import torch
+@register_task
+class Segment:
+    name = "segment"
+    help = "2D U-Net semantic segmentation (Oxford-IIIT Pet, medical image/mask folders)."
+    preset = "pets"
+    Config = Config
+    PredictOptions = PredictOptions
+    splits = ("val",)   # the splits `evaluate` takes (see the module docstring)
 
-    from neuralsight.data.images import IGNORE
-    from neuralsight.engine.metrics import SegmentationMeter
+    def build(self, cfg: Config, env, run) -> SegmentTrain:
+        return SegmentTrain(cfg, load_data(cfg.data), env.device)
 
-    meter = SegmentationMeter(num_classes, ignore_index=IGNORE)
-    merged = SegmentationMeter(2, ignore_index=IGNORE) if num_classes > 2 else None
-    total_loss, preds = 0.0, []
-    for i in range(0, len(images), batch_size):
-        x = normalize(images[i:i + batch_size])                   # (b, 3, S, S)
-        y = masks[i:i + batch_size].long()                        # (b, S, S)
-        logits = model(x).float()                                 # (b, C, S, S)
-        if loss_fn is not None:
-            total_loss += float(loss_fn(logits, y)) * len(x)
-        pred = logits.argmax(1)                                   # (b, S, S)
-        meter.update(pred, y)
-        if merged is not None:
-            # Foreground vs background (all non-zero classes merged), as smp evaluates binary pets.
-            merged.update((pred > 0).long(), torch.where(y == IGNORE, y, (y > 0).long()))
-        if keep_predictions:
-            preds.append(pred.to(torch.uint8).cpu())
-    metrics = meter.compute()
-    out = {"miou": metrics["miou"], "mdice": metrics["mdice"], "pixel_acc": metrics["pixel_acc"],
-           "miou_per_image": metrics["miou_per_image"]}
-    fg = merged.compute() if merged is not None else metrics
-    out["fg_iou"], out["fg_dice"] = fg["iou_1"], fg["dice_1"]
-    if loss_fn is not None:
-        out["val_loss"] = total_loss / max(1, len(images))
-    return {"metrics": out, "meter": meter, "pred": torch.cat(preds) if preds else None}
+    def finish(self, cfg: Config, env, run, built: SegmentTrain, fits) -> Outcome:
+        import torch
 
+        from neuralsight.viz.segment import segment_figures
 
-# ----------------------------------------------------------------------------------------------- train
-def train(cfg: Config, env, run, resume: bool = False) -> dict:
-    import torch
-
-    from neuralsight import runner
-    from neuralsight.config import to_dict
-    from neuralsight.engine import checkpoint as ckpt
-    from neuralsight.engine.trainer import fit
-
-    data = load_data(cfg.data)
-    task = SegmentTask(cfg, data, env)
-    result = fit(task, env, cfg.train, run, to_dict(cfg), resume=resume)
-    ckpt.load_weights(task.model, run.checkpoints, "best", device=env.device)
-    model = task.model.eval()
-    with torch.no_grad(), env.autocast():
-        final = predict_arrays(model, task.val_images, task.val_masks, task.num_classes, task.loss_fn,
-                               batch_size=max(8, cfg.train.batch_size), keep_predictions=True)
-    metrics = final["metrics"]
-    table = class_table(final["meter"], data.class_names)
-    per_image = final["meter"].per_image()["miou"]
-    if run.writer:
-        write_figures(run.figures, data, final["pred"], per_image, cfg.data.panel_images)
-        run.write_json("segmentation.json", {
-            "class_names": data.class_names, "classes": table, "val_name": data.val_name, "notes": data.notes,
+        data = built.data
+        with torch.no_grad(), env.autocast():
+            final = predict_arrays(built.model, built.val_images, built.val_masks, built.num_classes, built.loss_fn,
+                                   batch_size=max(8, cfg.train.batch_size), keep_predictions=True)
+        per_image = final["meter"].per_image()["miou"]
+        segment_figures(run.figures, data.val.images, data.val.masks, final["pred"].numpy(), data.val.stems,
+                        data.class_names, per_image.numpy(), cfg.data.panel_images, data.val_name)
+        run.write_json(INFO_FILE, {
+            "class_names": data.class_names, "classes": class_table(final["meter"], data.class_names),
+            "val_name": data.val_name, "notes": data.notes,
             "background": "mIoU and mean Dice average over all classes including background (class 0); "
                           "fg_iou/fg_dice score every non-background class merged against background.",
             "per_image_miou": {s: float(v) for s, v in zip(data.val.stems, per_image.tolist(), strict=True)},
             "train_images": len(data.train), "val_images": len(data.val), "image_size": cfg.data.image_size})
-    headline = ("fg_iou", metrics["fg_iou"]) if cfg.data.dataset == "oxford-pets" else \
-        ("miou", metrics["miou"]) if task.num_classes > 2 else ("fg_dice", metrics["fg_dice"])
-    return {"headline": {"name": f"val {headline[0]}", "value": headline[1]}, "metrics": metrics,
-            "fit": runner.fit_summary(result), "interrupted": result.interrupted,
-            "data": {"train": len(data.train), "val": len(data.val), "val_name": data.val_name}}
+        metrics = final["metrics"]
+        # Pets are scored like smp (pet + border against background); that fact belongs in the catalog entry.
+        name = "fg_iou" if cfg.data.dataset == "oxford-pets" else "miou" if built.num_classes > 2 else "fg_dice"
+        return Outcome(f"val {name}", metrics[name], "val", val=metrics,
+                       extra={"data": {"train": len(data.train), "val": len(data.val), "val_name": data.val_name}})
 
+    def evaluate(self, saved, split: str) -> dict:
+        """Metrics of the best checkpoint on the held-out (validation) split, per class and pooled."""
+        import torch
 
-def class_table(meter, class_names: list[str]) -> list[dict]:
-    from neuralsight.engine.metrics import dice_per_class, iou_per_class
+        if split != "val":
+            raise UserError(f"--split {split} does not apply to a segment run: it holds out one split, which picks "
+                            "the best checkpoint and so is the validation split (Oxford-IIIT Pet: the official "
+                            "test list)", "use --split val")
+        names = self._class_names(saved)
+        data = load_data(saved.cfg.data)
+        images, masks = to_tensors(data.val, saved.device)
+        with torch.no_grad():
+            out = predict_arrays(saved.model(), images, masks, len(names))
+        per_class = {f"{k}_{row['class']}": row[k] for row in class_table(out["meter"], names) for k in ("iou", "dice")}
+        return {**out["metrics"], **per_class, "images": len(data.val)}
 
-    iou, dice = iou_per_class(meter.total), dice_per_class(meter.total)
-    counts = meter.total.sum(1)
-    total = max(1, int(counts.sum()))
-    return [{"class": n, "iou": float(iou[i]), "dice": float(dice[i]), "pixels": int(counts[i]),
-             "share": int(counts[i]) / total} for i, n in enumerate(class_names)]
+    def _class_names(self, saved) -> list[str]:
+        info = saved.read_json(INFO_FILE) or {}
+        return info.get("class_names") or [f"class{i}" for i in range(saved.model().num_classes)]
 
+    def predict(self, saved, inputs: list[Path], out: Path, options: PredictOptions) -> list[dict]:
+        """Per image: ``<stem>_mask.png`` (class indices), ``<stem>_overlay.png`` and the area of each class."""
+        import contextlib
 
-# ----------------------------------------------------------------------------------------------- figures
-def colourize(mask, num_classes: int):
-    """Class indices ``(H, W)`` -> RGB uint8 ``(H, W, 3)``; ignored pixels grey."""
-    import numpy as np
+        import numpy as np
+        import torch
+        from PIL import Image
 
-    lut = np.zeros((256, 3), dtype=np.uint8)
-    for i in range(num_classes):
-        lut[i] = COLOURS[i % len(COLOURS)] if i else (40, 40, 40)
-    lut[255] = (128, 128, 128)
-    return lut[np.asarray(mask)]
+        from neuralsight.data.images import IMAGE_EXTS, open_image
+        from neuralsight.engine import progress
+        from neuralsight.io import atomic_path, atomic_write_json
+        from neuralsight.viz.palette import overlay
 
+        if not inputs:
+            raise UserError("no input images given", "usage: neuralsight predict RUN IMAGE [IMAGE ...]")
+        names, model, out = self._class_names(saved), saved.model(), Path(out)
+        rows = []
+        for path in expand_inputs(inputs, IMAGE_EXTS):
+            try:
+                if not path.is_file():
+                    raise DataError(f"input {path} does not exist")
+                image = open_image(path)
+                label = f"segmenting {path} in {options.tile}-pixel tiles"
+                with torch.no_grad(), (progress.status(label) if options.tile else contextlib.nullcontext()):
+                    mask = segment_image(model, image, saved.cfg.data.image_size, saved.device, options.tile,
+                                         options.overlap)
+            except DataError as err:
+                rows.append(failed(path, err))
+                continue
+            outputs = {"mask": out / f"{path.stem}_mask.png", "overlay": out / f"{path.stem}_overlay.png"}
+            with atomic_path(outputs["mask"]) as tmp:
+                Image.fromarray(mask, mode="L").save(tmp, format="PNG")
+            with atomic_path(outputs["overlay"]) as tmp:
+                Image.fromarray(overlay(image, mask, len(names))).save(tmp, format="PNG")
+            counts = np.bincount(mask.ravel(), minlength=len(names))
+            rows.append({"input": str(path), "size": [int(image.shape[1]), int(image.shape[0])],
+                         "areas": {n: {"pixels": int(counts[i]), "fraction": float(counts[i] / mask.size)}
+                                   for i, n in enumerate(names)},
+                         "outputs": {k: str(v) for k, v in outputs.items()}})
+        good = [r for r in rows if "error" not in r]
+        if good:  # the file 0.1 wrote: one record per image, output paths at the top level
+            atomic_write_json(out / "predictions.json", [{"input": r["input"], "size": r["size"], **r["outputs"],
+                                                          "areas": r["areas"]} for r in good])
+        return rows
 
-def overlay(image, mask, num_classes: int, alpha: float = 0.45):
-    """Blend class colours over an RGB uint8 image; background stays untouched."""
-    import numpy as np
-
-    col = colourize(mask, num_classes).astype(np.float32)
-    fg = (np.asarray(mask) > 0) & (np.asarray(mask) < 255)
-    out = image.astype(np.float32)
-    out[fg] = (1 - alpha) * out[fg] + alpha * col[fg]
-    return out.clip(0, 255).astype(np.uint8)
-
-
-def _valid_box(mask):
-    """Crop of the non-padded region (padding is IGNORE at the bottom/right)."""
-    import numpy as np
-
-    valid = np.asarray(mask) != 255
-    rows, cols = np.nonzero(valid.any(1))[0], np.nonzero(valid.any(0))[0]
-    if len(rows) == 0:
-        return slice(None), slice(None)
-    return slice(0, rows[-1] + 1), slice(0, cols[-1] + 1)
-
-
-def write_figures(folder: Path, data: SegData, pred, per_image, n_panels: int) -> list[Path]:
-    """The lecture panel, overlay view, and best/worst images, as PNGs in ``folder``."""
-    import numpy as np
-
-    from neuralsight.viz.figures import plt, save
-
-    p = plt()
-    val, c = data.val, len(data.class_names)
-    pred = pred.numpy()
-    n = min(n_panels, len(val))
-    picks = np.linspace(0, len(val) - 1, n).round().astype(int) if n else []
-    written = []
-
-    def row(axes, i, title_suffix=""):
-        rs, cs = _valid_box(val.masks[i])
-        img, gt, pr = val.images[i][rs, cs], val.masks[i][rs, cs], pred[i][rs, cs]
-        err = (pr != gt) & (gt != 255)
-        panels = [(img, "Input"), (colourize(gt, c), "Training mask"), (colourize(pr, c), "Network output"),
-                  (np.where(err[..., None], np.array([230, 30, 30], np.uint8), (img * 0.35).astype(np.uint8)),
-                   f"Error ({err.mean() * 100:.1f}% px)")]
-        for ax, (im, t) in zip(axes, panels, strict=True):
-            ax.imshow(im)
-            ax.set_title(t + (title_suffix if t == "Input" else ""), fontsize=8)
-            ax.axis("off")
-
-    fig, axes = p.subplots(n, 4, figsize=(9, 2.3 * n), squeeze=False)
-    for r, i in enumerate(picks):
-        row(axes[r], i, f" {val.stems[i]}")
-    fig.suptitle(f"{data.val_name}: Input | Training mask | Network output | Error", fontsize=10)
-    written.append(save(fig, folder / "panels.png"))
-
-    cols = min(4, max(1, n))
-    rows_n = (n + cols - 1) // cols
-    fig, axes = p.subplots(rows_n, cols, figsize=(2.6 * cols, 2.6 * rows_n), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for k, i in enumerate(picks):
-        rs, cs = _valid_box(val.masks[i])
-        axes.ravel()[k].imshow(overlay(val.images[i][rs, cs], pred[i][rs, cs], c))
-        axes.ravel()[k].set_title(val.stems[i], fontsize=8)
-    handles = [p.Rectangle((0, 0), 1, 1, color=np.array(COLOURS[j % len(COLOURS)]) / 255)
-               for j in range(1, c)]
-    fig.legend(handles, data.class_names[1:], loc="lower center", ncol=max(1, c - 1), fontsize=8)
-    written.append(save(fig, folder / "overlay.png"))
-
-    scores = np.nan_to_num(np.asarray(per_image, dtype=float), nan=-1)
-    order = np.argsort(scores)
-    k = min(3, len(order) // 2) or min(1, len(order))
-    chosen = [(i, "best") for i in order[::-1][:k]] + [(i, "worst") for i in order[:k]]
-    fig, axes = p.subplots(len(chosen), 4, figsize=(9, 2.3 * len(chosen)), squeeze=False)
-    for r, (i, tag) in enumerate(chosen):
-        row(axes[r], i, f" [{tag}, mIoU {scores[i]:.2f}]")
-    fig.suptitle("best and worst validation images by per-image mIoU", fontsize=10)
-    written.append(save(fig, folder / "best_worst.png"))
-    return written
-
-
-def report_sections(run_dir: Path) -> list:
-    from neuralsight.report.html import Section, esc, figure, table
-
-    run_dir = Path(run_dir)
-    fig = run_dir / "figures"
-    info_path = run_dir / "segmentation.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-    out = [Section("Segmentation: the lecture panel",
-                   f"<p class=\"muted\">{esc(info.get('notes', ''))}</p>"
-                   + figure(fig / "panels.png", "Input | Training mask | Network output | Error (red = wrong pixel)"),
-                   "seg-panel")]
-    rows = [[r["class"], r["iou"], r["dice"], r["pixels"], r["share"]] for r in info.get("classes", [])]
-    if rows:
-        out.append(Section("Per-class metrics",
-                           table(rows, ["class", "IoU", "Dice", "true pixels", "pixel share"], sortable=True)
-                           + f"<p class=\"muted\">Evaluated on the {esc(info.get('val_name', ''))}, pixels pooled "
-                             f"over all images (dataset level). {esc(info.get('background', ''))} Pixel accuracy "
-                             "alone misleads: a net predicting only background scores the background share.</p>",
-                           "seg-classes"))
-    out.append(Section("Overlay view", figure(fig / "overlay.png", "predicted classes over the input"), "seg-overlay"))
-    out.append(Section("Best and worst images", figure(fig / "best_worst.png", "by per-image mIoU"), "seg-bestworst"))
-    return out
-
-
-# ----------------------------------------------------------------------------------------------- saved runs
-def load_run(run_dir: Path, device: str = "auto"):
-    """Config, model (best weights, eval mode) and device of a saved segment run."""
-    from neuralsight import config as C
-    from neuralsight.engine import checkpoint as ckpt
-    from neuralsight.engine.device import resolve_device
-    from neuralsight.models import create_model
-
-    run_dir = Path(run_dir)
-    data = C.load_toml(run_dir / "config.toml")
-    data.pop("task", None)
-    cfg = C.from_dict(Config, data)
-    state = ckpt.read_state(run_dir / "checkpoints", "best")
-    dev = resolve_device(device)
-    model = create_model(state["model"]["name"], **state["model"]["kwargs"])
-    ckpt.load_weights(model, run_dir / "checkpoints", "best", device=dev)
-    info_path = run_dir / "segmentation.json"
-    names = json.loads(info_path.read_text())["class_names"] if info_path.is_file() else \
-        [f"class{i}" for i in range(model.num_classes)]
-    return cfg, model.to(dev).eval(), dev, names
-
-
-def evaluate(run_dir: Path, opts: dict) -> dict:
-    """Metrics of the best checkpoint on the run's held-out split (pets: the official test list)."""
-    import torch
-
-    cfg, model, dev, names = load_run(run_dir, opts.get("device") or "auto")
-    if opts.get("data_dir"):
-        cfg.data.data_dir = str(opts["data_dir"])
-    data = load_data(cfg.data)
-    images, masks = to_tensors(data.val, dev)
-    with torch.no_grad():
-        out = predict_arrays(model, images, masks, len(names))
-    metrics = dict(out["metrics"])
-    for row in class_table(out["meter"], names):
-        metrics[f"iou_{row['class']}"] = row["iou"]
-        metrics[f"dice_{row['class']}"] = row["dice"]
-    metrics["images"] = len(data.val)
-    return metrics
-
-
-def _expand_inputs(inputs: list[Path]) -> list[Path]:
-    from neuralsight.data.images import IMAGE_EXTS
-
-    files = []
-    for p in inputs:
-        p = Path(p)
-        if p.is_dir():
-            files.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS))
-        else:
-            files.append(p)
-    return files
-
-
-def segment_image(model, image, image_size: int, num_classes: int, device, tile: int | None = None,
-                  overlap: float = 0.25, sw_batch_size: int = 4):
-    """Class-index mask ``(H, W)`` uint8 for an RGB uint8 image ``(H, W, 3)`` at its own size.
-
-    Without ``tile`` the image is resized like the training data (longer side = ``image_size``), segmented
-    in one pass, and the logits resized back. With ``tile`` the image is segmented at its native resolution
-    by sliding windows of ``tile`` pixels (bounded memory: one batch of windows on the device, the
-    accumulator on the CPU), as for a large X-ray whose detail would be lost by shrinking.
-    """
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-
-    from neuralsight.data.images import fit_size
-    from neuralsight.engine.sliding import sliding_window_inference
-
-    h, w = image.shape[:2]
-    x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).unsqueeze(0)          # (1, 3, H, W) uint8
-    if tile:
-        def predictor(windows):
-            return model(normalize(windows))
-
-        logits = sliding_window_inference(x, (tile, tile), predictor, overlap=overlap,
-                                          sw_batch_size=sw_batch_size, device=device, output_device="cpu")
-        return logits[0].argmax(0).to(torch.uint8).numpy()                                   # (H, W)
-    fh, fw = fit_size(h, w, image_size)
-    small = F.interpolate(x.float(), size=(fh, fw), mode="bilinear", antialias=True, align_corners=False)
-    logits = model(((small / 255 - MEAN) / STD).to(device)).float().cpu()                    # (1, C, fh, fw)
-    logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)       # (1, C, H, W)
-    return logits[0].argmax(0).to(torch.uint8).numpy()
-
-
-def predict(run_dir: Path, inputs: list[Path], opts: dict) -> int:
-    """Write ``<stem>_mask.png`` (class indices), ``<stem>_overlay.png`` and per-class areas per input.
-
-    Corrupt or unreadable files are reported one by one; the others are still processed. Returns 1 if
-    any input failed, else 0.
-    """
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    from neuralsight.data.images import open_image
-    from neuralsight.io import atomic_path, atomic_write_json
-
-    if not inputs:
-        raise UserError("no input images given", "usage: neuralsight predict RUN IMAGE [IMAGE ...]")
-    cfg, model, dev, names = load_run(run_dir, opts.get("device") or "auto")
-    out_dir = Path(opts.get("out") or Path(run_dir) / "predictions")
-    tile = opts.get("tile")
-    overlap = float(opts.get("overlap", 0.25))
-    results, failed = [], 0
-    for path in _expand_inputs(inputs):
-        try:
-            if not path.is_file():
-                raise DataError(f"input {path} does not exist")
-            image = open_image(path)
-            with torch.no_grad():
-                mask = segment_image(model, image, cfg.data.image_size, len(names), dev, tile, overlap)
-        except DataError as err:
-            failed += 1
-            print(f"error: {err}", file=sys.stderr)
-            continue
-        with atomic_path(out_dir / f"{path.stem}_mask.png") as tmp:
-            Image.fromarray(mask, mode="L").save(tmp, format="PNG")
-        with atomic_path(out_dir / f"{path.stem}_overlay.png") as tmp:
-            Image.fromarray(overlay(image, mask, len(names))).save(tmp, format="PNG")
-        counts = np.bincount(mask.ravel(), minlength=len(names))
-        areas = {n: {"pixels": int(counts[i]), "fraction": float(counts[i] / mask.size)} for i, n in enumerate(names)}
-        results.append({"input": str(path), "size": [int(image.shape[1]), int(image.shape[0])],
-                        "mask": str(out_dir / f"{path.stem}_mask.png"),
-                        "overlay": str(out_dir / f"{path.stem}_overlay.png"), "areas": areas})
-    if results:
-        atomic_write_json(out_dir / "predictions.json", results)
-    if opts.get("json"):
-        print(json.dumps({"results": results, "failed": failed}, indent=2))
-    else:
-        for r in results:
-            parts = ", ".join(f"{n} {a['fraction'] * 100:.1f}%" for n, a in r["areas"].items())
-            print(f"{r['input']} ({r['size'][0]}x{r['size'][1]}): {parts} -> {r['mask']}")
-    if failed:
-        print(f"{failed} of {failed + len(results)} inputs failed", file=sys.stderr)
-    return 1 if failed else 0
+    def report(self, run_dir: Path) -> list[Section]:
+        run_dir = Path(run_dir)
+        figs, path = run_dir / "figures", run_dir / INFO_FILE
+        info = json.loads(path.read_text()) if path.is_file() else {}
+        out = [Section("Segmentation: the lecture panel", [
+            Text(info.get("notes", ""), muted=True),
+            Figure(figs / "panels.png", "Input | Training mask | Network output | Error (red = wrong pixel)")],
+            "seg-panel")]
+        rows = [[r["class"], r["iou"], r["dice"], r["pixels"], r["share"]] for r in info.get("classes", [])]
+        if rows:
+            out.append(Section("Per-class metrics", [
+                Table(rows, ["class", "IoU", "Dice", "true pixels", "pixel share"], sortable=True),
+                Text(f"Evaluated on the {info.get('val_name', '')}, which picks the best checkpoint (the validation "
+                     "split); pixels pooled over all images (dataset level). "
+                     f"{info.get('background', '')} Pixel accuracy alone misleads: a net predicting only "
+                     "background scores the background share.", muted=True)], "seg-classes"))
+        return out + [Section("Overlay view", [Figure(figs / "overlay.png", "predicted classes over the input")],
+                              "seg-overlay"),
+                      Section("Best and worst images", [Figure(figs / "best_worst.png", "by per-image mIoU")],
+                              "seg-bestworst")]

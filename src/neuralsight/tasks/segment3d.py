@@ -1,11 +1,14 @@
 """3D segmentation of NIfTI volumes with V-Net (or a 3D U-Net): MSD hippocampus by default.
 
-Data: every case is read once (data/volumes.py), normalised and kept in memory as tensors; training
-draws foreground-biased patches on the device and augments them there. Loss: multi-class soft Dice or
-CE + Dice (engine/losses.py). Validation runs sliding-window inference with Gaussian blending
-(engine/sliding.py) on whole validation volumes and reports per-class Dice (engine/metrics.py), HD95 in
-mm and volume difference (engine/surface.py), per class and per case. Figures: orthogonal slices
-through each structure, the lecture's Input | Training mask | Output | Error panel, and the worst cases.
+This module holds the segment3d task: its config, its data (every case read once by ``data/volumes.py``,
+normalised and kept in memory; training draws foreground-biased patches on the device and augments them there),
+the engine adapter (multi-class soft Dice or CE + Dice), the final evaluation, ``evaluate`` and ``predict`` over a
+saved run, and its report sections. Sliding-window inference and the per-case scores (Dice, HD95 in mm, volume
+difference in mL) live in ``tasks/segmentation.py``; the figures (orthogonal slices, the lecture's Input |
+Training mask | Output | Error panel, the worst cases) in ``viz/volumes.py``.
+
+Splits: a fixed split by case; the held-out cases (``data.val_fraction``) pick the best checkpoint, so they are
+the validation split (``val``, as 0.1 called it). There is no test split yet.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from neuralsight.config import TrainConfig, bounded, choice
 from neuralsight.errors import ConfigError, DataError, UserError
+from neuralsight.report.sections import Figure, Section, Table, Text
+from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
+from neuralsight.tasks.segmentation import infer_logits, score_cases, summarize_rows
 
-PRESET = "hippocampus"
+CASES_FILE = "samples/cases.json"
 HIPPOCAMPUS_NAMES = ["background", "anterior", "posterior"]
 
 
@@ -95,25 +100,13 @@ class Config:
             raise ConfigError(f"model.kernel_size = {self.model.kernel_size} must be odd")
 
 
-# --- data ------------------------------------------------------------------------------------------------
-
+# ---- data ---------------------------------------------------------------------------------------------
 
 def volume_options(cfg: Config):
     from neuralsight.data.volumes import VolumeOptions
 
     return VolumeOptions(normalize=cfg.data.normalize, window=list(cfg.data.window) or None,
                          target_spacing=list(cfg.data.target_spacing) or None)
-
-
-def dataset_folder(cfg: Config, data_dir=None) -> Path:
-    from neuralsight.data import catalog
-
-    data_dir = data_dir or cfg.data.data_dir
-    if cfg.data.dataset == "folder":
-        if not data_dir:
-            raise DataError("data.dataset = 'folder' needs a folder", "pass --data DIR (imagesTr/ + labelsTr/)")
-        return Path(data_dir)
-    return catalog.locate(cfg.data.dataset, data_dir)
 
 
 def split_cases(names: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -130,11 +123,17 @@ def split_cases(names: list[str], val_fraction: float, seed: int) -> tuple[list[
     return train, val
 
 
-def load_split(cfg: Config, data_dir=None):
+def load_split(cfg: Config):
     """``(train_cases, val_cases, class_names, folder)`` for the config's dataset and split."""
+    from neuralsight.data import catalog
     from neuralsight.data.volumes import label_names, load_cases
 
-    folder = dataset_folder(cfg, data_dir)
+    if cfg.data.dataset == "folder":
+        if not cfg.data.data_dir:
+            raise DataError("data.dataset = 'folder' needs a folder", "pass --data DIR (imagesTr/ + labelsTr/)")
+        folder = Path(cfg.data.data_dir)
+    else:
+        folder = catalog.locate(cfg.data.dataset, cfg.data.data_dir)
     cases = load_cases(folder, volume_options(cfg), limit=cfg.data.limit or None)
     if len(cases) < 2:
         raise DataError(f"{folder} holds {len(cases)} labelled case(s)", "need at least 2 (train and validation)")
@@ -144,6 +143,7 @@ def load_split(cfg: Config, data_dir=None):
     names = list(cfg.data.class_names)
     if not names:
         names = label_names(folder, num_classes)
+        # The shared copy has no dataset.json; its label names belong in the catalog entry.
         if cfg.data.dataset == "msd-hippocampus" and not (folder / "dataset.json").is_file() and num_classes == 3:
             names = list(HIPPOCAMPUS_NAMES)
     if len(names) < num_classes:
@@ -156,123 +156,44 @@ def build_model(cfg: Config, in_channels: int, num_classes: int):
 
     m = cfg.model
     if m.name == "vnet":
-        kwargs = {"in_channels": in_channels, "num_classes": num_classes, "base_channels": m.base_channels,
-                  "depth": m.depth, "kernel_size": m.kernel_size, "norm": m.norm, "dropout": m.dropout}
-        name = "vnet"
+        name, kwargs = "vnet", {"in_channels": in_channels, "num_classes": num_classes,
+                                "base_channels": m.base_channels, "depth": m.depth, "kernel_size": m.kernel_size,
+                                "norm": m.norm, "dropout": m.dropout}
     else:
-        kwargs = {"spatial_dims": 3, "in_channels": in_channels, "num_classes": num_classes, "depth": m.depth,
-                  "base_channels": m.base_channels, "norm": None if m.norm == "none" else m.norm,
-                  "dropout": m.dropout}
-        name = "unet"
+        name, kwargs = "unet", {"spatial_dims": 3, "in_channels": in_channels, "num_classes": num_classes,
+                                "depth": m.depth, "base_channels": m.base_channels,
+                                "norm": None if m.norm == "none" else m.norm, "dropout": m.dropout}
     return create_model(name, **kwargs), model_spec(name, **kwargs)
 
 
-# --- inference and metrics -------------------------------------------------------------------------------
+# ---- training -----------------------------------------------------------------------------------------
 
-
-def roi_size(cfg: Config) -> list[int]:
-    return list(cfg.eval.roi_size or cfg.data.patch_size)
-
-
-def infer_logits(model, image, cfg: Config, device, autocast=None):
-    """Sliding-window logits ``(C_out, D, H, W)`` (CPU, float32) for one normalised image ``(C, D, H, W)``."""
-    import contextlib
-
-    import torch
-
-    from neuralsight.engine.sliding import sliding_window_inference
-
-    ctx = autocast if autocast is not None else contextlib.nullcontext
-    with torch.no_grad(), ctx():
-        out = sliding_window_inference(image[None], roi_size(cfg), model, overlap=cfg.eval.overlap,
-                                       sw_batch_size=cfg.eval.sw_batch_size, device=device,
-                                       output_device="cpu")
-    return out[0]  # (C_out, D, H, W)
-
-
-def score_cases(model, cases, cfg: Config, device, class_names, autocast=None, surface_metrics: bool = True,
-                keep_predictions: bool = False):
-    """Per-case metrics (Dice, HD95 mm, volume difference mL) and, optionally, the predicted labels."""
-    from neuralsight.engine.metrics import confusion_matrix, dice_per_class
-    from neuralsight.engine.surface import hausdorff, volume_ml
-
-    num_classes = len(class_names)
-    rows, preds = [], {}
-    for case in cases:
-        pred = infer_logits(model, case.image, cfg, device, autocast).argmax(0)  # (D, H, W)
-        target = case.label.long()
-        dice = dice_per_class(confusion_matrix(pred, target, num_classes))  # (C,)
-        row: dict[str, Any] = {"case": case.name}
-        for c in range(1, num_classes):
-            name = class_names[c]
-            row[f"dice_{name}"] = float(dice[c])
-            p, t = pred == c, target == c
-            if surface_metrics:
-                row[f"hd95_{name}"] = hausdorff(p, t, case.spacing, cfg.eval.percentile)
-            vp, vt = volume_ml(p, case.spacing), volume_ml(t, case.spacing)
-            row[f"vol_true_ml_{name}"] = vt
-            row[f"vol_diff_ml_{name}"] = vp - vt
-        fg = [row[f"dice_{class_names[c]}"] for c in range(1, num_classes)]
-        fg = [v for v in fg if not math.isnan(v)]
-        row["dice_mean"] = sum(fg) / len(fg) if fg else math.nan
-        rows.append(row)
-        if keep_predictions:
-            preds[case.name] = pred
-    return rows, preds
-
-
-def summarize_rows(rows: list[dict], class_names: list[str]) -> dict:
-    """Means over cases (NaN-aware) of every numeric column; ``val_dice`` is the mean foreground Dice."""
-    out: dict[str, float] = {}
-    if not rows:
-        return out
-    keys = [k for k in rows[0] if k != "case"]
-    for k in keys:
-        vals = [r[k] for r in rows if isinstance(r.get(k), (int, float)) and not math.isnan(r[k])]
-        out[k] = sum(vals) / len(vals) if vals else math.nan
-    for name in class_names[1:]:
-        k = f"vol_diff_ml_{name}"
-        vals = [abs(r[k]) for r in rows if k in r]
-        if vals:
-            out[f"vol_absdiff_ml_{name}"] = sum(vals) / len(vals)
-    out["val_dice"] = out.pop("dice_mean", math.nan)
-    return out
-
-
-# --- the training task -----------------------------------------------------------------------------------
-
-
-class Segment3DTask:
-    """What engine.trainer.fit needs: patches from in-memory volumes, a loss, validation by case."""
+class Segment3DTrain:
+    """What the training loop drives: patches from in-memory volumes, a loss, validation by case."""
 
     monitor = "val_dice"
     monitor_mode = "max"
     channels_last = False  # 5-D tensors: torch's channels_last is 4-D only
+    item_unit = "patches"
 
-    def __init__(self, cfg: Config, env, train_cases, val_cases, class_names):
-        import torch
-
+    def __init__(self, cfg: Config, device, train_cases, val_cases, class_names, folder: Path | None = None,
+                 load_seconds: float = 0.0):
         from neuralsight.data.volumes import Augment, PatchSampler
         from neuralsight.engine.losses import SegmentationLoss
 
-        self.cfg, self.env = cfg, env
-        self.device = env.device
-        self.class_names = class_names
-        self.train_cases, self.val_cases = train_cases, val_cases
-        self.sampler = PatchSampler.from_cases(train_cases, cfg.data.patch_size, env.device,
-                                               cfg.data.foreground_ratio)
+        self.cfg, self.device, self.class_names = cfg, device, class_names
+        self.train_cases, self.val_cases, self.folder, self.load_seconds = train_cases, val_cases, folder, load_seconds
+        self.sampler = PatchSampler.from_cases(train_cases, cfg.data.patch_size, device, cfg.data.foreground_ratio)
         d = cfg.data
         self.augment = Augment(flip_prob=d.flip_prob, flip_axes=tuple(d.flip_axes), spatial_prob=d.spatial_prob,
                                rotate=d.rotate, scale=d.scale, intensity_prob=d.intensity_prob,
                                intensity_shift=d.intensity_shift, intensity_scale=d.intensity_scale)
-        in_channels = int(train_cases[0].image.shape[0])
-        self.model, self.model_spec = build_model(cfg, in_channels, len(class_names))
-        self.model.to(env.device)
+        self.model, self.model_spec = build_model(cfg, int(train_cases[0].image.shape[0]), len(class_names))
+        self.model.to(device)
         # nnU-Net leaves the background out of the Dice term; cross-entropy still covers it.
         self.loss = SegmentationLoss(cfg.model.loss, include_background=False)
         eval_cases = val_cases[: cfg.eval.max_cases] if cfg.eval.max_cases else val_cases
         self.eval_cases = eval_cases or train_cases[:4]
-        self._torch = torch
 
     def train_size(self) -> int:
         return len(self.train_cases) * self.cfg.data.patches_per_case
@@ -286,291 +207,144 @@ class Segment3DTask:
         return self.loss(model(x), y)
 
     def evaluate(self, model) -> dict[str, float]:
-        rows, _ = score_cases(model, self.eval_cases, self.cfg, self.device, self.class_names,
-                              surface_metrics=False)
+        rows, _ = score_cases(model, self.eval_cases, self.cfg, self.device, self.class_names, surface_metrics=False)
         s = summarize_rows(rows, self.class_names)
-        out = {"val_dice": s["val_dice"]}
-        out.update({f"val_dice_{n}": s[f"dice_{n}"] for n in self.class_names[1:]})
-        return out
+        return {"val_dice": s["val_dice"], **{f"val_dice_{n}": s[f"dice_{n}"] for n in self.class_names[1:]}}
 
 
-def train(cfg: Config, env, run, resume: bool = False) -> dict:
-    import time
-
-    from neuralsight import runner
-    from neuralsight.config import to_dict
-    from neuralsight.engine import checkpoint as ckpt
-    from neuralsight.engine.trainer import fit
-
-    t0 = time.perf_counter()
-    train_cases, val_cases, class_names, folder = load_split(cfg)
-    load_seconds = time.perf_counter() - t0
-    task = Segment3DTask(cfg, env, train_cases, val_cases, class_names)
-    result = fit(task, env, cfg.train, run, {"task": "segment3d", **to_dict(cfg)}, resume=resume)
-    summary: dict[str, Any] = {"fit": runner.fit_summary(result), "interrupted": result.interrupted}
-    if not run.writer:
-        return summary
-    ckpt.load_weights(task.model, run.checkpoints, "best", device=env.device)
-    task.model.eval()
-    cases = val_cases or train_cases[:4]
-    t1 = time.perf_counter()
-    rows, preds = score_cases(task.model, cases, cfg, env.device, class_names, env.autocast,
-                              keep_predictions=True)
-    infer_seconds = time.perf_counter() - t1
-    metrics = summarize_rows(rows, class_names)
-    metrics["val_cases"] = len(cases)
-    metrics["volumes_per_second"] = len(cases) / max(infer_seconds, 1e-9)
-    metrics["load_seconds"] = round(load_seconds, 2)
-    run.write_json("samples/cases.json", {"class_names": class_names, "split": {
-        "train": [c.name for c in train_cases], "val": [c.name for c in val_cases]}, "cases": rows,
-        "data": str(folder)})
-    write_figures(run.figures, cases, preds, rows, class_names)
-    summary.update({"headline": {"name": "val_dice", "value": metrics["val_dice"]}, "metrics": metrics,
-                    "class_names": class_names, "model": task.model_spec})
-    return summary
+def _images_folder(path: Path) -> Path:
+    """A Decathlon folder stands for its test images (else its training images); a file for itself."""
+    for sub in ("imagesTs", "imagesTr"):
+        if (path / sub).is_dir():
+            return path / sub
+    return path
 
 
-# --- figures ---------------------------------------------------------------------------------------------
+# ---- the task -----------------------------------------------------------------------------------------
 
-VIEWS = (("axial", 2), ("coronal", 1), ("sagittal", 0))
-COLORS = [(0, 0, 0, 0), (0.1, 0.8, 0.2, 0.55), (1.0, 0.3, 0.1, 0.55), (0.2, 0.4, 1.0, 0.55),
-          (0.9, 0.9, 0.1, 0.55), (0.8, 0.2, 0.9, 0.55)]
+@register_task
+class Segment3D:
+    name = "segment3d"
+    help = "3D V-Net / U-Net segmentation of NIfTI volumes (MSD hippocampus)."
+    preset = "hippocampus"
+    Config = Config
+    splits = ("val",)   # the splits `evaluate` takes (see the module docstring)
 
+    def build(self, cfg: Config, env, run) -> Segment3DTrain:
+        import time
 
-def _slice(vol, axis: int, index: int):
-    import numpy as np
+        t0 = time.perf_counter()
+        train_cases, val_cases, class_names, folder = load_split(cfg)
+        return Segment3DTrain(cfg, env.device, train_cases, val_cases, class_names, folder, time.perf_counter() - t0)
 
-    return np.take(np.asarray(vol), index, axis=axis).T  # rows: the later axis, shown with origin lower
+    def finish(self, cfg: Config, env, run, built: Segment3DTrain, fits) -> Outcome:
+        import time
 
+        from neuralsight.viz.volumes import VolumeView, volume_figures
 
-def _overlay(label2d):
-    import numpy as np
+        names = built.class_names
+        cases = built.val_cases or built.train_cases[:4]  # no validation cases: a look at four training cases
+        t1 = time.perf_counter()
+        rows, preds = score_cases(built.model, cases, cfg, env.device, names, env.autocast, keep_predictions=True)
+        metrics = {**summarize_rows(rows, names), "val_cases": len(cases),
+                   "volumes_per_second": len(cases) / max(time.perf_counter() - t1, 1e-9),
+                   "load_seconds": round(built.load_seconds, 2)}
+        run.write_json(CASES_FILE, {"class_names": names, "split": {
+            "train": [c.name for c in built.train_cases], "val": [c.name for c in built.val_cases]}, "cases": rows,
+            "data": str(built.folder)})
+        volume_figures(run.figures, [VolumeView(c.name, c.image[0].numpy(), c.label.numpy(), preds[c.name].numpy(),
+                                                r["dice_mean"]) for c, r in zip(cases, rows, strict=True)], names)
+        split = "val" if built.val_cases else "train"
+        return Outcome("val_dice", metrics["val_dice"], split, val=metrics if built.val_cases else {},
+                       extra={"class_names": names, "model": built.model_spec,
+                              **({} if built.val_cases else {"train_metrics": metrics})})
 
-    rgba = np.zeros((*label2d.shape, 4))
-    for c in range(1, int(label2d.max(initial=0)) + 1):
-        rgba[label2d == c] = COLORS[c % len(COLORS)] if c < len(COLORS) else (0.5, 0.5, 0.5, 0.5)
-    return rgba
+    def evaluate(self, saved, split: str) -> dict:
+        """Dice, HD95 and volume errors of the best checkpoint, averaged over the validation cases."""
+        if split != "val":
+            raise UserError(f"--split {split} does not apply to a segment3d run: it holds out one split of cases, "
+                            "which picks the best checkpoint and so is the validation split", "use --split val")
+        _, val_cases, names, _ = load_split(saved.cfg)
+        if not val_cases:
+            raise DataError("this run holds out no validation cases (data.val_fraction = 0)",
+                            "retrain with data.val_fraction > 0 to score it")
+        rows, _ = score_cases(saved.model(), val_cases, saved.cfg, saved.device, names)
+        return {**summarize_rows(rows, names), "cases": len(rows)}
 
+    def _class_names(self, saved, num_classes: int) -> list[str]:
+        names = (saved.read_json(CASES_FILE) or {}).get("class_names")
+        return names if names and len(names) == num_classes else \
+            ["background"] + [f"class {i}" for i in range(1, num_classes)]
 
-def orthogonal_figure(case, pred, class_names, path: Path) -> Path:
-    """Axial, coronal and sagittal slices through each structure's centre: prediction filled, truth outlined."""
-    import numpy as np
+    def predict(self, saved, inputs: list[Path], out: Path, options) -> list[dict]:
+        """Label volumes: ``<name>_seg.nii.gz`` with the input's affine and header, and each structure's volume
+        in mL (also in ``volumes.csv`` and ``volumes.json``); a file that cannot be read is an error row."""
+        import torch.nn.functional as F
 
-    from neuralsight.viz.figures import plt, save
+        from neuralsight.data.volumes import VOLUME_SUFFIXES, case_name, load_case, write_label_nifti
+        from neuralsight.engine import progress
+        from neuralsight.engine.surface import volume_ml
+        from neuralsight.io import atomic_write_json, atomic_write_text
 
-    p = plt()
-    image = case.image[0].numpy()
-    truth = case.label.numpy()
-    pred = np.asarray(pred)
-    structures = [c for c in range(1, len(class_names)) if (truth == c).any() or (pred == c).any()] or [1]
-    fig, axes = p.subplots(len(structures), 3, figsize=(10, 3.2 * len(structures)), squeeze=False)
-    for row, c in enumerate(structures):
-        mask = (truth == c) if (truth == c).any() else (pred == c)
-        centre = np.argwhere(mask).mean(0).round().astype(int) if mask.any() else np.array(truth.shape) // 2
-        for col, (view, axis) in enumerate(VIEWS):
-            ax = axes[row, col]
-            ax.imshow(_slice(image, axis, centre[axis]), cmap="gray", origin="lower")
-            ax.imshow(_overlay(_slice(pred, axis, centre[axis])), origin="lower")
-            t = _slice(truth == c, axis, centre[axis]).astype(float)
-            if t.any() and t.min() != t.max():
-                ax.contour(t, levels=[0.5], colors="yellow", linewidths=0.8, origin="lower")
-            ax.set_title(f"{class_names[c]} · {view} {centre[axis]}", fontsize=9)
-            ax.axis("off")
-    fig.suptitle(f"{case.name}: prediction (filled) vs truth (yellow outline)", fontsize=10)
-    return save(fig, path)
+        files = expand_inputs([_images_folder(Path(p)) for p in inputs], VOLUME_SUFFIXES)
+        if not files:
+            raise UserError("no volumes given", "pass .nii/.nii.gz/.npy/.npz files or a folder: "
+                            "neuralsight predict RUN VOLUME...")
+        model, out = saved.model(), Path(out)
+        names = self._class_names(saved, int(saved.state()["model"]["kwargs"]["num_classes"]))
+        rows, table = [], []
+        for path in files:
+            try:
+                case = load_case(path, None, volume_options(saved.cfg))
+            except DataError as err:
+                rows.append(failed(path, err))
+                continue
+            with progress.status(f"segmenting {path}"):
+                pred = infer_logits(model, case.image.to(saved.device), saved.cfg, saved.device).argmax(0)
+            if tuple(pred.shape) != tuple(case.source_shape):  # resampled: back to the file's own grid
+                pred = F.interpolate(pred[None, None].float(), size=list(case.source_shape), mode="nearest")[0, 0].long()
+            target = write_label_nifti(out / f"{case_name(path)}_seg.nii.gz", pred.cpu().numpy(), case.source_affine,
+                                       case.header)
+            volumes = {n: round(volume_ml(pred == c, case.source_spacing), 4) for c, n in enumerate(names) if c}
+            rows.append({"input": str(path), "volumes_ml": volumes,
+                         "outputs": {"segmentation": str(target), "volumes_csv": str(out / "volumes.csv")}})
+            table.append({"input": str(path), "output": str(target), **{f"{n}_ml": v for n, v in volumes.items()}})
+        if table:  # the files 0.1 wrote, one row per volume
+            header = list(table[0])
+            atomic_write_text(out / "volumes.csv", "\n".join([",".join(header)] + [
+                ",".join(str(r[h]) for h in header) for r in table]) + "\n")
+            atomic_write_json(out / "volumes.json", table)
+        return rows
 
-
-def panel_figure(cases, preds, rows, class_names, path: Path, title: str) -> Path:
-    """The lecture's Input | Training mask | Output | Error panel on each case's central structure slice."""
-    import numpy as np
-
-    from neuralsight.viz.figures import plt, save
-
-    p = plt()
-    fig, axes = p.subplots(len(cases), 4, figsize=(10, 2.6 * len(cases)), squeeze=False)
-    by_name = {r["case"]: r for r in rows}
-    for i, case in enumerate(cases):
-        truth = case.label.numpy()
-        pred = np.asarray(preds[case.name])
-        fg = np.argwhere(truth > 0)
-        z = int(fg[:, 2].mean().round()) if len(fg) else truth.shape[2] // 2
-        img = _slice(case.image[0].numpy(), 2, z)
-        t, o = _slice(truth, 2, z), _slice(pred, 2, z)
-        err = (t != o).astype(float)
-        panels = [("Input", img, "gray"), ("Training mask", t, None), ("Output", o, None), ("Error", err, "Reds")]
-        for j, (name, data, cmap) in enumerate(panels):
-            ax = axes[i, j]
-            if cmap is None:
-                ax.imshow(img, cmap="gray", origin="lower")
-                ax.imshow(_overlay(data), origin="lower")
-            else:
-                ax.imshow(data, cmap=cmap, origin="lower", vmin=0 if name == "Error" else None,
-                          vmax=1 if name == "Error" else None)
-            label = name if i == 0 else ""
-            if j == 0:
-                d = by_name.get(case.name, {}).get("dice_mean", math.nan)
-                label = f"{case.name}\nDice {d:.3f}" + (f"\n{name}" if i == 0 else "")
-            if j == 3:
-                label = f"{name if i == 0 else 'errors'}: {int(err.sum())} px"
-            ax.set_title(label, fontsize=8)
-            ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    return save(fig, path)
-
-
-def write_figures(folder: Path, cases, preds, rows, class_names) -> list[Path]:
-    order = sorted(range(len(rows)), key=lambda i: (math.isnan(rows[i]["dice_mean"]), rows[i]["dice_mean"]))
-    median = cases[order[len(order) // 2]]
-    worst = [cases[i] for i in order[:3]]
-    best = cases[order[-1]]
-    out = [orthogonal_figure(median, preds[median.name], class_names, Path(folder) / "orthogonal.png")]
-    picks = [best, median] + [c for c in worst if c.name not in (best.name, median.name)][:1]
-    out.append(panel_figure(picks, preds, rows, class_names, Path(folder) / "panel.png",
-                            "Input | Training mask | Output | Error (best, median, worst case; central axial slice)"))
-    out.append(panel_figure(worst, preds, rows, class_names, Path(folder) / "worst_cases.png",
-                            "the three worst validation cases"))
-    return out
-
-
-# --- report ----------------------------------------------------------------------------------------------
-
-
-def report_sections(run_dir: Path) -> list:
-    from neuralsight.report.html import Section, esc, figure, read_summary, table
-
-    run_dir = Path(run_dir)
-    path = run_dir / "samples" / "cases.json"
-    if not path.is_file():
-        return [Section("Segmentation", '<p class="muted">no evaluation was written (interrupted run?)</p>',
-                        "segment3d")]
-    data = json.loads(path.read_text())
-    names, rows = data["class_names"], data["cases"]
-    summary = read_summary(run_dir)
-    metrics = summary.get("metrics", {})
-    per_class = []
-    for n in names[1:]:
-        per_class.append([n, metrics.get(f"dice_{n}", math.nan), metrics.get(f"hd95_{n}", math.nan),
-                          metrics.get(f"vol_diff_ml_{n}", math.nan), metrics.get(f"vol_absdiff_ml_{n}", math.nan)])
-    head = ["structure", "Dice", "HD95 (mm)", "mean volume diff (mL)", "mean |volume diff| (mL)"]
-    intro = (f"<p>{len(rows)} validation volumes from <code>{esc(data.get('data', ''))}</code>, split by case "
-             f"({len(data['split']['train'])} train / {len(data['split']['val'])} validation). Sliding-window "
-             "inference with Gaussian blending; HD95 in mm from the voxel spacing.</p>")
-    sections = [Section("Segmentation quality", intro + table(per_class, head), "segment3d")]
-    sections.append(Section("Orthogonal slices", figure(run_dir / "figures" / "orthogonal.png",
-                                                        "axial, coronal and sagittal slices through each "
-                                                        "structure of the median case"), "slices"))
-    sections.append(Section("Input | Training mask | Output | Error",
-                            figure(run_dir / "figures" / "panel.png", "best, median and worst case")
-                            + figure(run_dir / "figures" / "worst_cases.png", "the worst cases"), "panel"))
-    cols = ["case", "dice_mean"] + [f"dice_{n}" for n in names[1:]] + [f"hd95_{n}" for n in names[1:]] \
-        + [f"vol_diff_ml_{n}" for n in names[1:]]
-    ordered = sorted(rows, key=lambda r: (r.get("dice_mean") is None or math.isnan(r["dice_mean"]),
-                                          r.get("dice_mean", 0)))
-    table_rows = [[r.get(c, math.nan) for c in cols] for r in ordered]
-    worst = ", ".join(f"{r['case']} ({r['dice_mean']:.3f})" for r in ordered[:3])
-    sections.append(Section("Per-case Dice", f"<p>Worst cases: {esc(worst)}. Click a column to sort.</p>"
-                            + table(table_rows, cols, sortable=True), "cases"))
-    return sections
-
-
-# --- saved runs: evaluate and predict --------------------------------------------------------------------
-
-
-def load_run(run_dir: Path, device: str | None = None):
-    """``(cfg, model, state, device)`` from a saved run's config and best checkpoint."""
-    from neuralsight import config as C
-    from neuralsight.engine import checkpoint as ckpt
-    from neuralsight.engine.device import resolve_device
-    from neuralsight.models import create_model
-
-    run_dir = Path(run_dir)
-    data = C.load_toml(run_dir / "config.toml")
-    data.pop("task", None)
-    cfg = C.from_dict(Config, data)
-    tag = "best" if (run_dir / "checkpoints" / "best.json").is_file() else "last"
-    state = ckpt.read_state(run_dir / "checkpoints", tag)
-    dev = resolve_device(device or "auto")
-    model = create_model(state["model"]["name"], **state["model"]["kwargs"])
-    ckpt.load_weights(model, run_dir / "checkpoints", tag, device=dev)
-    model.to(dev).eval()
-    return cfg, model, state, dev
-
-
-def _class_names(run_dir: Path, num_classes: int) -> list[str]:
-    path = Path(run_dir) / "samples" / "cases.json"
-    if path.is_file():
-        names = json.loads(path.read_text()).get("class_names")
-        if names and len(names) == num_classes:
-            return names
-    return ["background"] + [f"class {i}" for i in range(1, num_classes)]
-
-
-def evaluate(run_dir: Path, opts: dict) -> dict:
-    """Score the best checkpoint on the run's validation split (``--split val``/``test``: the held-out cases)."""
-    cfg, model, state, dev = load_run(run_dir)
-    _, val_cases, class_names, _ = load_split(cfg, opts.get("data_dir"))
-    rows, _ = score_cases(model, val_cases, cfg, dev, class_names)
-    out = summarize_rows(rows, class_names)
-    out["cases"] = len(rows)
-    return out
-
-
-def _expand_inputs(inputs: list[Path]) -> list[Path]:
-    from neuralsight.data.volumes import volume_suffix
-
-    files = []
-    for p in inputs:
-        p = Path(p)
-        if p.is_dir():
-            sub = p / "imagesTs" if (p / "imagesTs").is_dir() else p / "imagesTr" if (p / "imagesTr").is_dir() else p
-            files.extend(sorted(f for f in sub.iterdir() if volume_suffix(f) and not f.name.startswith(".")))
-        else:
-            files.append(p)
-    return files
-
-
-def predict(run_dir: Path, inputs: list[Path], opts: dict) -> int:
-    """Label volumes; write ``<name>_seg.nii.gz`` with the input's affine and header, and a volume table in mL."""
-    import torch.nn.functional as F
-
-    from neuralsight.data.volumes import case_name, load_case, write_label_nifti
-    from neuralsight.engine.surface import volume_ml
-    from neuralsight.io import atomic_write_json, atomic_write_text
-
-    files = _expand_inputs(inputs)
-    if not files:
-        raise UserError("no volumes given", "pass .nii/.nii.gz/.npy/.npz files or a folder: "
-                        "neuralsight predict RUN VOLUME...")
-    cfg, model, state, dev = load_run(run_dir, opts.get("device"))
-    num_classes = int(state["model"]["kwargs"]["num_classes"])
-    names = _class_names(run_dir, num_classes)
-    out_dir = Path(opts.get("out") or Path(run_dir) / "predictions")
-    rows = []
-    for path in files:
-        case = load_case(path, None, volume_options(cfg))
-        pred = infer_logits(model, case.image.to(dev), cfg, dev).argmax(0)  # (D, H, W) on the model's grid
-        if tuple(pred.shape) != tuple(case.source_shape):  # resampled: back to the file's own grid
-            pred = F.interpolate(pred[None, None].float(), size=list(case.source_shape), mode="nearest")[0, 0].long()
-        spacing = case.source_spacing
-        target = out_dir / f"{case_name(path)}_seg.nii.gz"
-        write_label_nifti(target, pred.cpu().numpy(), case.source_affine, case.header)
-        row = {"input": str(path), "output": str(target)}
-        for c in range(1, num_classes):
-            row[f"{names[c]}_ml"] = round(volume_ml(pred == c, spacing), 4)
-        rows.append(row)
-    header = list(rows[0].keys())
-    csv = "\n".join([",".join(header)] + [",".join(str(r[h]) for h in header) for r in rows]) + "\n"
-    atomic_write_text(out_dir / "volumes.csv", csv)
-    atomic_write_json(out_dir / "volumes.json", rows)
-    if opts.get("json"):
-        print(json.dumps(rows, indent=2))
-    else:
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table("input", *[h for h in header if h.endswith("_ml")], "written")
-        for r in rows:
-            t.add_row(Path(r["input"]).name, *[f"{r[h]:.3f}" for h in header if h.endswith("_ml")], r["output"])
-        Console().print(t)
-        Console().print(f"volume table: {out_dir / 'volumes.csv'}")
-    return 0
+    def report(self, run_dir: Path) -> list[Section]:
+        run_dir = Path(run_dir)
+        path, figs = run_dir / CASES_FILE, run_dir / "figures"
+        if not path.is_file():
+            return [Section("Segmentation", [Text("no evaluation was written (interrupted run?)", muted=True)],
+                            "segment3d")]
+        data = json.loads(path.read_text())
+        names, rows = data["class_names"], data["cases"]
+        metrics = summarize_rows(rows, names)  # the validation means, recomputed from the per-case scores
+        per_class = [[n, *(metrics.get(f"{k}_{n}", math.nan) for k in ("dice", "hd95", "vol_diff_ml",
+                                                                        "vol_absdiff_ml"))] for n in names[1:]]
+        cols = ["case", "dice_mean"] + [f"{k}_{n}" for k in ("dice", "hd95", "vol_diff_ml") for n in names[1:]]
+        ordered = sorted(rows, key=lambda r: (r.get("dice_mean") is None or math.isnan(r["dice_mean"]),
+                                              r.get("dice_mean", 0)))
+        worst = ", ".join(f"{r['case']} ({r['dice_mean']:.3f})" for r in ordered[:3])
+        return [
+            Section("Segmentation quality", [
+                Text(f"{len(rows)} validation volumes from {data.get('data', '')}, split by case "
+                     f"({len(data['split']['train'])} train / {len(data['split']['val'])} validation; the validation "
+                     "cases pick the best checkpoint). Sliding-window inference with Gaussian blending; HD95 in mm "
+                     "from the voxel spacing."),
+                Table(per_class, ["structure", "Dice", "HD95 (mm)", "mean volume diff (mL)",
+                                  "mean |volume diff| (mL)"])], "segment3d"),
+            Section("Orthogonal slices", [Figure(figs / "orthogonal.png", "axial, coronal and sagittal slices "
+                                                 "through each structure of the median case")], "slices"),
+            Section("Input | Training mask | Output | Error", [
+                Figure(figs / "panel.png", "best, median and worst case"),
+                Figure(figs / "worst_cases.png", "the worst cases")], "panel"),
+            Section("Per-case Dice", [Text(f"Worst cases: {worst}. Click a column to sort."),
+                                      Table([[r.get(c, math.nan) for c in cols] for r in ordered], cols,
+                                            sortable=True)], "cases"),
+        ]

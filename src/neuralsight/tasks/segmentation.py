@@ -1,0 +1,168 @@
+"""Applying segmentation nets and scoring them: what the segment (2D) and segment3d tasks and the benchmarks share.
+
+2D: :func:`segment_image` labels one RGB image at its own size (resized like the training data, or in sliding
+windows at native resolution); :func:`predict_arrays` scores a split of uint8 tensors from a pooled confusion
+matrix (dataset-level IoU and Dice, per-image means beside them, and foreground merged against background);
+:func:`class_table` is its per-class table. 3D: :func:`infer_logits` runs Gaussian-blended sliding windows over
+a volume; :func:`score_cases` gives per-case Dice, HD95 (mm) and volume difference (mL); :func:`summarize_rows`
+averages them over cases.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+MEAN, STD = 0.5, 0.25  # fixed intensity normalisation of the 2D task's [0, 1] images
+
+
+def normalize(images_uint8):
+    """uint8 images -> float inputs of the 2D U-Net."""
+    return (images_uint8.float() / 255 - MEAN) / STD
+
+
+# ---- 2D -------------------------------------------------------------------------------------------------
+
+def predict_arrays(model, images, masks, num_classes: int, loss_fn=None, batch_size: int = 16,
+                   keep_predictions: bool = False) -> dict:
+    """Run ``model`` over uint8 ``images (N, 3, S, S)`` and score against ``masks (N, S, S)``.
+
+    Returns ``{"metrics": {...}, "meter": SegmentationMeter, "pred": uint8 (N, S, S) or None}``.
+    """
+    import torch
+
+    from neuralsight.data.images import IGNORE
+    from neuralsight.engine.metrics import SegmentationMeter
+
+    meter = SegmentationMeter(num_classes, ignore_index=IGNORE)
+    merged = SegmentationMeter(2, ignore_index=IGNORE) if num_classes > 2 else None
+    total_loss, preds = 0.0, []
+    for i in range(0, len(images), batch_size):
+        x = normalize(images[i:i + batch_size])                   # (b, 3, S, S)
+        y = masks[i:i + batch_size].long()                        # (b, S, S)
+        logits = model(x).float()                                 # (b, C, S, S)
+        if loss_fn is not None:
+            total_loss += float(loss_fn(logits, y)) * len(x)
+        pred = logits.argmax(1)                                   # (b, S, S)
+        meter.update(pred, y)
+        if merged is not None:
+            # Foreground vs background (all non-zero classes merged), as smp evaluates binary pets.
+            merged.update((pred > 0).long(), torch.where(y == IGNORE, y, (y > 0).long()))
+        if keep_predictions:
+            preds.append(pred.to(torch.uint8).cpu())
+    metrics = meter.compute()
+    out = {k: metrics[k] for k in ("miou", "mdice", "pixel_acc", "miou_per_image")}
+    fg = merged.compute() if merged is not None else metrics
+    out["fg_iou"], out["fg_dice"] = fg["iou_1"], fg["dice_1"]
+    if loss_fn is not None:
+        out["val_loss"] = total_loss / max(1, len(images))
+    return {"metrics": out, "meter": meter, "pred": torch.cat(preds) if preds else None}
+
+
+def class_table(meter, class_names: list[str]) -> list[dict]:
+    """Per class: pooled IoU and Dice, true pixels and their share."""
+    from neuralsight.engine.metrics import dice_per_class, iou_per_class
+
+    iou, dice = iou_per_class(meter.total), dice_per_class(meter.total)
+    counts = meter.total.sum(1)
+    total = max(1, int(counts.sum()))
+    return [{"class": n, "iou": float(iou[i]), "dice": float(dice[i]), "pixels": int(counts[i]),
+             "share": int(counts[i]) / total} for i, n in enumerate(class_names)]
+
+
+def segment_image(model, image, image_size: int, device, tile: int | None = None, overlap: float = 0.25,
+                  sw_batch_size: int = 4):
+    """Class-index mask ``(H, W)`` uint8 for an RGB uint8 image ``(H, W, 3)`` at its own size.
+
+    Without ``tile`` the image is resized like the training data (longer side = ``image_size``), segmented
+    in one pass, and the logits resized back. With ``tile`` the image is segmented at its native resolution
+    by sliding windows of ``tile`` pixels (bounded memory: one batch of windows on the device, the
+    accumulator on the CPU), as for a large X-ray whose detail would be lost by shrinking.
+    """
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from neuralsight.data.images import fit_size
+    from neuralsight.engine.sliding import sliding_window_inference
+
+    h, w = image.shape[:2]
+    x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).unsqueeze(0)          # (1, 3, H, W) uint8
+    if tile:
+        logits = sliding_window_inference(x, (tile, tile), lambda windows: model(normalize(windows)),
+                                          overlap=overlap, sw_batch_size=sw_batch_size, device=device,
+                                          output_device="cpu")
+        return logits[0].argmax(0).to(torch.uint8).numpy()                                   # (H, W)
+    fh, fw = fit_size(h, w, image_size)
+    small = F.interpolate(x.float(), size=(fh, fw), mode="bilinear", antialias=True, align_corners=False)
+    logits = model(((small / 255 - MEAN) / STD).to(device)).float().cpu()                    # (1, C, fh, fw)
+    logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)       # (1, C, H, W)
+    return logits[0].argmax(0).to(torch.uint8).numpy()
+
+
+# ---- 3D -------------------------------------------------------------------------------------------------
+# ``cfg`` below is a segment3d ``Config``: its ``eval`` section and ``data.patch_size`` (the default window).
+
+def infer_logits(model, image, cfg, device, autocast=None):
+    """Sliding-window logits ``(C_out, D, H, W)`` (CPU, float32) for one normalised image ``(C, D, H, W)``."""
+    import contextlib
+
+    import torch
+
+    from neuralsight.engine.sliding import sliding_window_inference
+
+    ctx = autocast if autocast is not None else contextlib.nullcontext
+    with torch.no_grad(), ctx():
+        out = sliding_window_inference(image[None], list(cfg.eval.roi_size or cfg.data.patch_size), model,
+                                       overlap=cfg.eval.overlap, sw_batch_size=cfg.eval.sw_batch_size,
+                                       device=device, output_device="cpu")
+    return out[0]  # (C_out, D, H, W)
+
+
+def score_cases(model, cases, cfg, device, class_names, autocast=None, surface_metrics: bool = True,
+                keep_predictions: bool = False):
+    """Per-case metrics (Dice, HD95 mm, volume difference mL) and, optionally, the predicted labels."""
+    from neuralsight.engine.metrics import confusion_matrix, dice_per_class
+    from neuralsight.engine.surface import hausdorff, volume_ml
+
+    num_classes = len(class_names)
+    rows, preds = [], {}
+    for case in cases:
+        pred = infer_logits(model, case.image, cfg, device, autocast).argmax(0)  # (D, H, W)
+        target = case.label.long()
+        dice = dice_per_class(confusion_matrix(pred, target, num_classes))  # (C,)
+        row: dict[str, Any] = {"case": case.name}
+        for c in range(1, num_classes):
+            name = class_names[c]
+            row[f"dice_{name}"] = float(dice[c])
+            p, t = pred == c, target == c
+            if surface_metrics:
+                row[f"hd95_{name}"] = hausdorff(p, t, case.spacing, cfg.eval.percentile)
+            vp, vt = volume_ml(p, case.spacing), volume_ml(t, case.spacing)
+            row[f"vol_true_ml_{name}"] = vt
+            row[f"vol_diff_ml_{name}"] = vp - vt
+        fg = [row[f"dice_{class_names[c]}"] for c in range(1, num_classes)]
+        fg = [v for v in fg if not math.isnan(v)]
+        row["dice_mean"] = sum(fg) / len(fg) if fg else math.nan
+        rows.append(row)
+        if keep_predictions:
+            preds[case.name] = pred
+    return rows, preds
+
+
+def summarize_rows(rows: list[dict], class_names: list[str]) -> dict:
+    """Means over cases (NaN-aware) of every numeric column; ``val_dice`` is the mean foreground Dice."""
+    out: dict[str, float] = {}
+    if not rows:
+        return out
+    keys = [k for k in rows[0] if k != "case"]
+    for k in keys:
+        vals = [r[k] for r in rows if isinstance(r.get(k), (int, float)) and not math.isnan(r[k])]
+        out[k] = sum(vals) / len(vals) if vals else math.nan
+    for name in class_names[1:]:
+        k = f"vol_diff_ml_{name}"
+        vals = [abs(r[k]) for r in rows if k in r]
+        if vals:
+            out[f"vol_absdiff_ml_{name}"] = sum(vals) / len(vals)
+    out["val_dice"] = out.pop("dice_mean", math.nan)
+    return out

@@ -1,0 +1,70 @@
+"""Class colours shared by every segmentation figure and output, 2D and 3D.
+
+One table, :data:`COLOURS`, gives class ``i`` its colour (cycling past the end); class 0 is background and
+:data:`IGNORE` (255) marks padding. :func:`colourize` paints a label map, :func:`overlay` blends the classes
+over an RGB image (background untouched), and :func:`rgba` gives a label map as a matplotlib overlay layer
+(background transparent). Label maps may be 2D slices of volumes or whole images.
+"""
+
+from __future__ import annotations
+
+IGNORE = 255
+# Background first (black), then distinct hues; class i takes COLOURS[i % len(COLOURS)].
+COLOURS = [(0, 0, 0), (255, 140, 0), (30, 144, 255), (220, 20, 60), (50, 205, 50), (186, 85, 211),
+           (255, 215, 0), (0, 206, 209), (255, 105, 180), (139, 69, 19)]
+BACKGROUND_SHOWN = (40, 40, 40)   # background when a mask is drawn on its own (not pure black: the axes are)
+IGNORED_SHOWN = (128, 128, 128)
+
+
+def class_colour(index: int) -> tuple[int, int, int]:
+    """RGB uint8 colour of class ``index`` (> 0)."""
+    return COLOURS[index % len(COLOURS)]
+
+
+def _lut(num_classes: int):
+    import numpy as np
+
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    for i in range(1, min(num_classes, IGNORE)):
+        lut[i] = class_colour(i)
+    lut[0] = BACKGROUND_SHOWN
+    lut[IGNORE] = IGNORED_SHOWN
+    return lut
+
+
+def colourize(mask, num_classes: int):
+    """Class indices uint8 ``(H, W)`` -> RGB uint8 ``(H, W, 3)``; background dark grey, ignored pixels grey."""
+    import numpy as np
+
+    return _lut(num_classes)[np.asarray(mask, dtype=np.uint8)]
+
+
+def overlay(image, mask, num_classes: int, alpha: float = 0.45):
+    """Blend class colours over an RGB uint8 image ``(H, W, 3)``; background and ignored pixels stay untouched."""
+    import numpy as np
+
+    mask = np.asarray(mask)
+    col = colourize(mask, num_classes).astype(np.float32)
+    fg = (mask > 0) & (mask < IGNORE)
+    out = np.asarray(image).astype(np.float32)
+    out[fg] = (1 - alpha) * out[fg] + alpha * col[fg]
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def rgba(mask, alpha: float = 0.55):
+    """Class indices ``(H, W)`` -> float RGBA ``(H, W, 4)`` in [0, 1] for ``imshow`` over a grey image:
+    every class > 0 in its colour at ``alpha``, background and ignored pixels transparent."""
+    import numpy as np
+
+    mask = np.asarray(mask).astype(np.int64)
+    out = np.zeros((*mask.shape, 4))
+    for c in np.unique(mask):
+        if 0 < c < IGNORE:
+            out[mask == c] = (*(v / 255 for v in class_colour(int(c))), alpha)
+    return out
+
+
+def legend_handles(class_names: list[str], plt):
+    """Coloured patches for ``fig.legend`` naming every class but the background."""
+    return [plt.Rectangle((0, 0), 1, 1, color=[v / 255 for v in class_colour(i)])
+            for i in range(1, len(class_names))]

@@ -1,0 +1,206 @@
+"""The segment and segment3d tasks without training: the shared palette, the figures, predict on saved runs
+(per-file errors, outputs, areas and volumes against a reference), options and splits."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from helpers import png_nonblank
+from PIL import Image
+
+from neuralsight import config as C
+from neuralsight.engine import checkpoint as ckpt
+from neuralsight.engine import runs
+from neuralsight.errors import ConfigError, UserError
+from neuralsight.models import create_model
+from neuralsight.tasks import segment as S2
+from neuralsight.tasks import segment3d as S3
+from neuralsight.tasks.base import SavedRun, parse_options
+from neuralsight.tasks.segmentation import normalize, segment_image
+from neuralsight.viz import palette
+
+NAMES = ["background", "pet", "border"]
+
+
+def _saved(tmp_path, task: str, cfg, name: str, kwargs: dict, info: tuple[str, dict]) -> SavedRun:
+    """A run directory as training leaves it (untrained weights): config, best checkpoint, the task's JSON."""
+    torch.manual_seed(0)
+    run = runs.create(task, "t", root=tmp_path / "runs")
+    (run.path / "config.toml").write_text(C.dump_toml({"task": task, **C.to_dict(cfg)}))
+    ckpt.save(run.checkpoints, "best", create_model(name, **kwargs), {"name": name, "kwargs": kwargs}, {"step": 0})
+    run.write_json(*info)
+    return SavedRun.open(run.path, device="cpu")
+
+
+@pytest.fixture
+def saved2d(tmp_path) -> SavedRun:
+    cfg = C.build(S2.Config, overrides=["data.image_size=32", "model.depth=2", "model.base_channels=4"])
+    kwargs = {"spatial_dims": 2, "in_channels": 3, "num_classes": 3, "depth": 2, "base_channels": 4,
+              "up": "transpose", "norm": "batch", "dropout": 0.0}
+    return _saved(tmp_path, "segment", cfg, "unet", kwargs, (S2.INFO_FILE, {"class_names": NAMES}))
+
+
+@pytest.fixture
+def saved3d(tmp_path) -> SavedRun:
+    cfg = C.build(S3.Config, preset="hippocampus", overrides=["model.depth=2", "model.base_channels=2",
+                                                              "model.kernel_size=3", "data.patch_size=[8, 8, 8]"])
+    kwargs = {"in_channels": 1, "num_classes": 3, "base_channels": 2, "depth": 2, "kernel_size": 3,
+              "norm": "batch", "dropout": 0.0}
+    return _saved(tmp_path, "segment3d", cfg, "vnet", kwargs,
+                  (S3.CASES_FILE, {"class_names": ["background", "anterior", "posterior"]}))
+
+
+def test_palette_is_one_table_for_2d_and_3d():
+    mask = np.array([[0, 1, 2], [3, 255, 12]], np.uint8)
+    rgb = palette.colourize(mask, num_classes=4)
+    assert rgb[0, 1].tolist() == list(palette.COLOURS[1]) and rgb[1, 0].tolist() == list(palette.COLOURS[3])
+    assert rgb[0, 0].tolist() == list(palette.BACKGROUND_SHOWN) and rgb[1, 1].tolist() == list(palette.IGNORED_SHOWN)
+    assert rgb[1, 2].tolist() == [0, 0, 0]  # a class the run does not have
+    layer = palette.rgba(mask, alpha=0.5)   # the 3D figures' overlay layer: the same colours
+    assert layer[0, 0, 3] == 0 and layer[1, 1, 3] == 0
+    for r, c in ((0, 1), (0, 2), (1, 0)):
+        np.testing.assert_allclose(layer[r, c, :3] * 255, palette.COLOURS[mask[r, c]])
+        assert layer[r, c, 3] == 0.5
+    np.testing.assert_allclose(layer[1, 2, :3] * 255, palette.COLOURS[12 % len(palette.COLOURS)])
+    image = np.full((2, 3, 3), 100, np.uint8)
+    out = palette.overlay(image, mask, 4, alpha=0.25)
+    assert (out[0, 0] == 100).all() and (out[1, 1] == 100).all()  # background and padding untouched
+    np.testing.assert_array_equal(out[0, 1], (0.75 * 100 + 0.25 * np.array(palette.COLOURS[1])).astype(np.uint8))
+
+
+def test_segment_figures_from_plain_arrays(tmp_path):
+    from neuralsight.viz.segment import segment_figures, valid_box
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (5, 24, 24, 3), dtype=np.uint8)
+    masks = rng.integers(0, 3, (5, 24, 24), dtype=np.uint8)
+    masks[:, 20:, :] = palette.IGNORE  # padding at the bottom
+    preds = rng.integers(0, 3, (5, 24, 24), dtype=np.uint8)
+    assert valid_box(masks[0]) == (slice(0, 20), slice(0, 24))
+    paths = segment_figures(tmp_path, images, masks, preds, [f"im{i}" for i in range(5)], NAMES,
+                            np.array([0.1, np.nan, 0.5, 0.9, 0.3]), 4, "validation split")
+    assert [p.name for p in paths] == ["panels.png", "overlay.png", "best_worst.png"]
+    assert all(png_nonblank(p) for p in paths)
+
+
+def test_volume_figures_from_plain_arrays(tmp_path):
+    from neuralsight.viz.volumes import VolumeView, volume_figures
+
+    rng = np.random.default_rng(0)
+    views = []
+    for i in range(4):
+        truth = np.zeros((12, 14, 10), np.int64)
+        truth[3:8, 4:9, 2:7] = 1
+        truth[5:8, 4:9, 6:9] = 2
+        pred = np.roll(truth, i, axis=0)
+        views.append(VolumeView(f"case{i}", rng.normal(size=truth.shape), truth, pred, dice=1.0 - i / 10))
+    paths = volume_figures(tmp_path, views, ["background", "anterior", "posterior"])
+    assert [p.name for p in paths] == ["orthogonal.png", "panel.png", "worst_cases.png"]
+    assert all(png_nonblank(p) for p in paths)
+
+
+def test_segment_image_equals_the_model_on_the_training_scale(saved2d):
+    model = saved2d.model()
+    image = np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    with torch.no_grad():
+        x = torch.from_numpy(image).permute(2, 0, 1)[None]
+        reference = model(normalize(x)).argmax(1)[0].numpy()
+        whole = segment_image(model, image, 32, "cpu")
+        tiled = segment_image(model, image, 32, "cpu", tile=64)  # one window covers the image
+    np.testing.assert_array_equal(whole, reference)
+    np.testing.assert_array_equal(tiled, reference)
+
+
+def test_predict_2d_writes_masks_and_reports_each_bad_file(saved2d, tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(folder / "a.png")
+    Image.fromarray(rng.integers(0, 255, (30, 20), dtype=np.uint8)).save(tmp_path / "grey.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    missing = tmp_path / "nowhere.png"
+    out = tmp_path / "out"
+    rows = saved2d.task.predict(saved2d, [folder, tmp_path / "grey.png", missing], out, S2.PredictOptions())
+    assert [r["input"] for r in rows] == [str(folder / "a.png"), str(folder / "broken.jpg"),
+                                          str(tmp_path / "grey.png"), str(missing)]
+    bad = [r for r in rows if "error" in r]
+    assert [r["input"] for r in bad] == [str(folder / "broken.jpg"), str(missing)]
+    assert all(r["input"] in r["error"] for r in bad) and "does not exist" in bad[1]["error"]
+    for r, (w, h) in zip([rows[0], rows[2]], [(70, 50), (20, 30)], strict=True):
+        mask = np.asarray(Image.open(r["outputs"]["mask"]))
+        assert r["size"] == [w, h] and mask.shape == (h, w) and mask.max() < 3
+        assert Image.open(r["outputs"]["overlay"]).size == (w, h)
+        counts = np.bincount(mask.ravel(), minlength=3)
+        assert [r["areas"][n]["pixels"] for n in NAMES] == counts.tolist()
+        assert sum(a["fraction"] for a in r["areas"].values()) == pytest.approx(1.0)
+    assert [p["input"] for p in json.loads((out / "predictions.json").read_text())] == [rows[0]["input"],
+                                                                                        rows[2]["input"]]
+    tiled = saved2d.task.predict(saved2d, [folder / "a.png"], tmp_path / "t", S2.PredictOptions(tile=16, overlap=0.5))
+    assert np.asarray(Image.open(tiled[0]["outputs"]["mask"])).shape == (50, 70)
+    with pytest.raises(UserError, match="no input images"):
+        saved2d.task.predict(saved2d, [], out, S2.PredictOptions())
+
+
+def test_predict_options_are_typed_and_checked(saved2d):
+    opts = parse_options(S2.PredictOptions, {"tile": 64, "overlap": 0.5}, "predict", "segment")
+    assert (opts.tile, opts.overlap) == (64, 0.5)
+    with pytest.raises(ConfigError, match="'top_k' does not apply to a segment run.*tile, overlap"):
+        parse_options(S2.PredictOptions, {"top_k": 3}, "predict", "segment")
+    with pytest.raises(ConfigError, match="overlap"):
+        parse_options(S2.PredictOptions, {"overlap": 0.99}, "predict", "segment")
+    with pytest.raises(ConfigError, match="'tile' does not apply to a segment3d run"):
+        parse_options(S3.Segment3D.PredictOptions, {"tile": 64}, "predict", "segment3d")
+
+
+@pytest.mark.parametrize("task", ["segment", "segment3d"])
+def test_evaluate_refuses_a_split_the_data_does_not_have(task, saved2d, saved3d):
+    saved = saved2d if task == "segment" else saved3d
+    with pytest.raises(UserError, match=f"--split test does not apply to a {task} run.*validation split"):
+        saved.task.evaluate(saved, "test")
+
+
+def test_predict_3d_writes_nifti_and_volumes_and_goes_on_after_a_bad_file(saved3d, tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "decathlon"
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir()
+    affine = np.diag([2.0, 1.5, 1.0, 1.0])
+    affine[:3, 3] = [10, -5, 3]
+    for name in ("v1", "v2"):
+        nib.save(nib.Nifti1Image(rng.normal(size=(11, 13, 9)).astype(np.float32), affine),
+                 str(root / "imagesTr" / f"{name}.nii.gz"))
+        nib.save(nib.Nifti1Image(np.ones((11, 13, 9), np.uint8), affine), str(root / "labelsTr" / f"{name}.nii.gz"))
+    bad = tmp_path / "bad.nii.gz"
+    bad.write_bytes((root / "imagesTr" / "v1.nii.gz").read_bytes()[:100])
+    out = tmp_path / "out"
+    rows = saved3d.task.predict(saved3d, [bad, root], out, S3.Segment3D.PredictOptions())
+    assert [r["input"] for r in rows] == [str(bad), str(root / "imagesTr" / "v1.nii.gz"),
+                                          str(root / "imagesTr" / "v2.nii.gz")]  # labelsTr is not segmented
+    assert "error" in rows[0] and str(bad) in rows[0]["error"]
+    for r in rows[1:]:
+        seg = nib.load(r["outputs"]["segmentation"])
+        assert seg.shape == (11, 13, 9)
+        np.testing.assert_allclose(seg.affine, affine)
+        labels = np.asarray(seg.dataobj)
+        voxel_ml = 2.0 * 1.5 * 1.0 / 1000
+        assert r["volumes_ml"] == {n: pytest.approx(round((labels == c).sum() * voxel_ml, 4), abs=1e-9)
+                                   for c, n in ((1, "anterior"), (2, "posterior"))}
+        assert r["outputs"]["volumes_csv"] == str(out / "volumes.csv")
+    lines = (out / "volumes.csv").read_text().splitlines()
+    assert lines[0] == "input,output,anterior_ml,posterior_ml" and len(lines) == 3
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no volumes given"):
+        saved3d.task.predict(saved3d, [tmp_path / "empty"], out, S3.Segment3D.PredictOptions())
+
+
+def test_report_of_a_run_without_final_evaluation(tmp_path):
+    from neuralsight.tasks.base import get_task
+
+    sections = get_task("segment3d").report(tmp_path)
+    assert [s.title for s in sections] == ["Segmentation"]
+    sections = get_task("segment").report(tmp_path)  # the figures are missing: their sections render empty
+    assert sections[0].title == "Segmentation: the lecture panel" and all(s.empty for s in sections[1:])
