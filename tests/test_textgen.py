@@ -227,8 +227,37 @@ def test_explain_writes_traces_and_refuses_other_methods_and_files(run_dir, tmp_
         saved.task.explain(saved, [tmp_path / "a.txt"], tmp_path, textgen.ExplainOptions())
     with pytest.raises(DataError, match="never seen"):
         saved.task.explain(saved, [], tmp_path, textgen.ExplainOptions(text="ROMEO: \u4e16"))
-    with pytest.raises(UserError, match="predict` does not apply to a textgen run"):
-        saved.task.predict(saved, [tmp_path / "a.txt"], tmp_path, None)
+
+
+def test_predict_scores_each_text_file_and_reports_broken_ones(run_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from neuralsight.cli import app
+
+    saved = SavedRun.open(run_dir)
+    vocab = Vocab.from_json(saved.state()["model"]["vocab"])
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "scene.txt").write_text("JULIET: It is the east.\n", encoding="utf-8")
+    (folder / "notes.md").write_text("not a .txt, not in a folder expansion", encoding="utf-8")
+    unknown, binary, short = tmp_path / "zounds.txt", tmp_path / "broken.txt", tmp_path / "one.txt"
+    unknown.write_text("ROMEO: Zounds!", encoding="utf-8")
+    binary.write_bytes(b"\x00\x01 not text")
+    short.write_text("R", encoding="utf-8")
+    missing = tmp_path / "missing.txt"
+    rows = saved.task.predict(saved, [folder, unknown, binary, short, missing], tmp_path / "out", None)
+    assert [r["input"] for r in rows] == [str(p) for p in (folder / "scene.txt", unknown, binary, short, missing)]
+    good, *bad = rows
+    ref = textgen.evaluate_ids(saved.model(), vocab.encode("JULIET: It is the east.\n"), 32, 256)
+    assert good["characters"] == 24 and good["nats_per_char"] == pytest.approx(ref["val_loss"], rel=1e-9)
+    assert good["bits_per_char"] == pytest.approx(ref["val_bpc"]) and good["perplexity"] == pytest.approx(ref["val_ppl"])
+    assert all("error" in r and r["input"] in r["error"] for r in bad), bad
+    assert "never seen: 'Z'" in bad[0]["error"] and "binary" in bad[1]["error"] and "one character" in bad[2]["error"]
+    assert not (tmp_path / "out").exists()                           # scoring writes nothing
+    with pytest.raises(UserError, match="no text files given"):
+        saved.task.predict(saved, [], tmp_path, None)
+    res = CliRunner().invoke(app, ["predict", str(run_dir), str(folder / "scene.txt"), str(unknown), "--json"])
+    assert res.exit_code == 2 and json.loads(res.stdout)[0]["bits_per_char"] == pytest.approx(ref["val_bpc"])
 
 
 def test_report_sections_are_data(run_dir):

@@ -1,14 +1,12 @@
 """Character-level text generation: a CharRNN learns a play one character at a time, then writes on.
 
 This module holds the textgen task: config and options, the corpus, the engine adapter (which continues the seed at
-each training stage), whole-split evaluation, sampling, evaluate / generate / explain over a saved run, and the
-report sections. ``viz/textgen.py`` writes the stage samples, the gate traces and the unfolding figure.
+each training stage), whole-split evaluation, sampling, evaluate / predict (scores text files) / generate / explain
+over a saved run, and the report sections. ``viz/textgen.py`` writes the samples, gate traces and unfolding figure.
 
-Data: Romeo and Juliet, tiny shakespeare or any UTF-8 file (``data.text_file``), split as nanoGPT does: the first
-90 % train, the last 10 % validate; that one held-out split picks the checkpoint and is reported (no test split).
-Training draws random windows of ``seq_len + 1`` characters (truncated BPTT). Validation reads the **whole** split
-as ``eval_streams`` contiguous streams with the state carried, so each character is predicted once (as char-rnn
-evaluates): nats/char (the loss), bits/char, perplexity.
+Data: Romeo and Juliet, tiny shakespeare or any UTF-8 file, split as nanoGPT does: the first 90 % train, the last
+10 % validate, and that one split picks the checkpoint and is reported (no test split). Training draws windows of
+``seq_len + 1`` characters (truncated BPTT); validation reads the **whole** split, state carried, in nats/char.
 """
 
 from __future__ import annotations
@@ -24,7 +22,8 @@ from neuralsight.config import TrainConfig, bounded, choice, validate
 from neuralsight.data.text import Vocab, check_lengths, corpus_path, encode_corpus, read_text, split_ids
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Card, Cards, Figure, Fragment, Section, Table, Text
-from neuralsight.tasks.base import Outcome, register_task
+from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
+from neuralsight.viz.textgen import StageSamples, stage_titles, write_explanations
 
 
 @dataclass
@@ -56,8 +55,8 @@ class TextSamples:
     temperature: float = bounded(0.8, min=0.01)
     top_k: int = bounded(0, min=0)
     rng_seed: int = 1234
-    # Steps whose next evaluation continues the seed; the best checkpoint adds the final stage.
-    stages: list[int] = field(default_factory=lambda: [0, 200, 1000])
+    stages: list[int] = field(default_factory=lambda: [0, 200, 1000], metadata={
+        "help": "steps whose next evaluation continues the seed (the best checkpoint adds the final stage)"})
     passage_length: int = bounded(200, min=8, help="characters of validation text for the gate traces")
     units: int = bounded(8, min=1, max=64, help="units shown in the gate traces")
     unfold_steps: int = bounded(8, min=2, max=24, help="time steps drawn in the unfolding figure")
@@ -73,8 +72,9 @@ class Config:
 
     def check(self) -> None:
         if self.model.tie_weights and self.model.embedding != self.model.hidden_size:
-            raise ConfigError(f"model.tie_weights needs model.embedding == model.hidden_size, got {self.model.embedding}"
-                              f" and {self.model.hidden_size}", "set both to the same value or tie_weights=false")
+            m = self.model
+            raise ConfigError(f"model.tie_weights needs model.embedding == model.hidden_size, got {m.embedding} and "
+                              f"{m.hidden_size}", "set both to the same value or tie_weights=false")
         if any(s < 0 for s in self.samples.stages):
             raise ConfigError(f"samples.stages = {self.samples.stages} must be steps >= 0")
         if not self.samples.seed:
@@ -96,11 +96,8 @@ class ExplainOptions:
     method: str = choice("auto", ("auto", "gates"), help="gates: gate traces and the unfolding figure")
 
 
-# ---- data, training, sampling ---------------------------------------------------------------------------
-
 @dataclass
 class Corpus:
-    text: str
     vocab: Vocab
     train_ids: object       # LongTensor (N_train,)
     val_ids: object         # LongTensor (N_val,)
@@ -119,12 +116,12 @@ def load_corpus(data: TextData) -> Corpus:
     vocab = Vocab.from_text(text)
     train_ids, val_ids = split_ids(encode_corpus(text, vocab), data.train_fraction)   # (N_train,), (N_val,)
     check_lengths(len(train_ids), len(val_ids), data.seq_len, f"text file {path}")
-    return Corpus(text, vocab, train_ids, val_ids, str(path))
+    return Corpus(vocab, train_ids, val_ids, str(path))
 
 
 class TextGenTrain:
-    """What the training loop drives (engine/trainer.py ``TrainTask``); ``on_evaluate`` continues the seed (same
-    sampling RNG) at the first evaluation reaching each of ``samples.stages`` (evaluations include step 0)."""
+    """What the training loop drives (engine/trainer.py ``TrainTask``); ``on_evaluate`` continues the seed (same RNG)
+    at the first evaluation (step 0 included) reaching each of ``samples.stages``."""
 
     monitor = "val_loss"
     monitor_mode = "min"
@@ -136,7 +133,6 @@ class TextGenTrain:
         import torch
 
         from neuralsight.models import create_model
-        from neuralsight.viz.textgen import StageSamples
 
         self.cfg, self.corpus, self.device, self.run = cfg, corpus, device, run
         self.train_ids = corpus.train_ids.to(device)                # (N_train,) on the device
@@ -178,9 +174,8 @@ class TextGenTrain:
 
 
 def evaluate_ids(model, ids, streams: int = 32, chunk: int = 256) -> dict[str, float]:
-    """Mean next-character loss over every character of ``ids`` (N,), each predicted once (no gradients):
-    ``streams`` contiguous rows read ``chunk`` characters at a time, state carried; the few left over continue the
-    last row's state."""
+    """Mean next-character loss over every character of ``ids`` (N,), each predicted once: ``streams`` contiguous
+    rows read ``chunk`` characters at a time, state carried; the few left over continue the last row's state."""
     import torch
     import torch.nn.functional as F
 
@@ -214,9 +209,8 @@ def _select_state(state, row: int):                                 # one stream
 
 def continue_text(model, vocab, seed: str, length: int, temperature: float = 0.8, top_k: int = 0,
                   rng_seed: int | None = None) -> Iterator[str]:
-    """Yield ``length`` characters sampled after ``seed`` (checked by the caller) one at a time. ``temperature``
-    divides the logits, ``top_k`` keeps the k likeliest (0: all), ``rng_seed`` seeds a private CPU generator (same
-    text on any device; None: a fresh one)."""
+    """Yield ``length`` characters sampled one at a time after ``seed`` (checked by the caller); ``top_k`` 0: all;
+    ``rng_seed`` seeds a private CPU generator (the same text on any device; None: a fresh one)."""
     import torch
 
     device = next(model.parameters()).device
@@ -249,7 +243,6 @@ class TextGen:
     Config = Config
     GenerateOptions = GenerateOptions
     ExplainOptions = ExplainOptions
-    splits = ("val",)   # nanoGPT's protocol: one held-out split selects the checkpoint and is reported
 
     def run_name(self, cfg: Config) -> str | None:
         return Path(cfg.data.text_file).stem if cfg.data.text_file else None  # a Hamlet run is not "romeo"
@@ -257,15 +250,13 @@ class TextGen:
     def build(self, cfg: Config, env, run) -> TextGenTrain:
         corpus = load_corpus(cfg.data)
         built = TextGenTrain(cfg, corpus, env.device, run)
-        run.write_json("data.json", {"source": corpus.source, "characters": len(corpus.text),
+        run.write_json("data.json", {"source": corpus.source, "characters": len(corpus.train_ids) + len(corpus.val_ids),
                                      "vocab_size": len(corpus.vocab), "vocab": corpus.vocab.to_json(),
                                      "train_chars": len(corpus.train_ids), "val_chars": len(corpus.val_ids),
                                      "parameters": built.model.num_parameters()})
         return built
 
     def finish(self, cfg: Config, env, run, built: TextGenTrain, fits: dict) -> Outcome:
-        from neuralsight.viz.textgen import write_explanations
-
         fit, model, samples = fits[""], built.model, cfg.samples
         with env.autocast():
             metrics = evaluate_ids(model, built.val_ids, cfg.data.eval_streams, cfg.data.eval_chunk)
@@ -281,7 +272,7 @@ class TextGen:
 
     def evaluate(self, saved, split: str) -> dict:
         """Whole-split metrics of the best checkpoint on the held-out split (in fp32, as 0.1 printed them)."""
-        if split not in self.splits:
+        if split != "val":  # nanoGPT's protocol: one held-out split selects the checkpoint and is reported
             raise UserError(f"--split {split} does not apply to a textgen run: it keeps nanoGPT's single held-out "
                             f"split (the last {1 - saved.cfg.data.train_fraction:.0%} of the text)", "use --split val")
         vocab, corpus, d = self._vocab(saved), load_corpus(saved.cfg.data), saved.cfg.data
@@ -291,7 +282,23 @@ class TextGen:
         return evaluate_ids(saved.model(), corpus.val_ids.to(saved.device), d.eval_streams, d.eval_chunk)
 
     def predict(self, saved, inputs: list[Path], out: Path, options) -> list[dict]:
-        raise UserError("`neuralsight predict` does not apply to a textgen run", "use `neuralsight generate RUN`")
+        """Nats/char, bits/char and perplexity of the model on each UTF-8 text file (nothing is written)."""
+        if not inputs:
+            raise UserError("no text files given", "usage: neuralsight predict RUN TEXT_FILE [TEXT_FILE ...]")
+        vocab, d, rows = self._vocab(saved), saved.cfg.data, []
+        for path in expand_inputs(inputs, (".txt",)):
+            try:
+                text = read_text(path)
+                vocab.check(text, f"text file {path}")
+                if len(text) < 2:
+                    raise DataError(f"text file {path} holds one character; scoring needs two or more")
+            except DataError as err:
+                rows.append(failed(path, err))
+                continue
+            res = evaluate_ids(saved.model(), vocab.encode(text).to(saved.device), d.eval_streams, d.eval_chunk)
+            rows.append({"input": str(path), "characters": len(text), "nats_per_char": res["val_loss"],
+                         "bits_per_char": res["val_bpc"], "perplexity": res["val_ppl"]})
+        return rows
 
     def generate(self, saved, options: GenerateOptions) -> Iterator[str]:
         """The seed, then each sampled character; everything is checked before the iterator is returned."""
@@ -306,8 +313,6 @@ class TextGen:
 
     def explain(self, saved, inputs: list[Path], out: Path, options: ExplainOptions) -> list[Path]:
         """Gate traces (HTML + heatmap) of a passage and the unfolding figure (over the passage, else the seed)."""
-        from neuralsight.viz.textgen import write_explanations
-
         validate(options)
         if inputs:
             raise UserError("textgen runs take a passage with --text, not input files",
@@ -319,17 +324,14 @@ class TextGen:
                                   samples.units, samples.unfold_steps)
 
     def report(self, run_dir: Path) -> list[Section]:
-        from neuralsight.viz.textgen import stage_titles
-
         run_dir, sections = Path(run_dir), []
         samples, figures = run_dir / "samples", run_dir / "figures"
         if (samples / "stages.json").is_file():
             records = json.loads((samples / "stages.json").read_text(encoding="utf-8"))
             cards = [Card(title, r["text"], subtitle, lead=r["seed"])
                      for (title, subtitle), r in zip(stage_titles(records), records, strict=True)]
-            sections.append(Section("Samples at each training stage", [
-                Text("The same seed continued with the same sampling RNG at each stage of training."), Cards(cards)],
-                "stages"))
+            note = Text("The same seed continued with the same sampling RNG at each stage of training.")
+            sections.append(Section("Samples at each training stage", [note, Cards(cards)], "stages"))
         if (run_dir / "data.json").is_file():
             d = json.loads((run_dir / "data.json").read_text(encoding="utf-8"))
             rows = [[k, d[k]] for k in ("source", "characters", "vocab_size", "train_chars", "val_chars",
@@ -339,10 +341,10 @@ class TextGen:
                     "split selects the checkpoint and is the one reported (there is no test split).")
             sections.append(Section("Data and model", [Table(rows, ["item", "value"]), Text(note, muted=True)], "data"))
         fragment = [Fragment(samples / "gates.html")] if (samples / "gates.html").is_file() else []
-        sections.append(Section("What the recurrent cells see", [*fragment, Figure(
-            figures / "gates.png", "gate activations and cell state of the chosen units over a validation passage "
-            "(Karpathy, Johnson, Fei-Fei 2015)")], "gates"))
-        sections.append(Section("Unfolding in time", [Figure(
-            figures / "unfold.png", "the recurrence unrolled over the seed: one cell per character, the hidden state "
-            "h_t carried to the next step")], "unfold"))
+        gates = Figure(figures / "gates.png", "gate activations and cell state of the chosen units over a validation "
+                       "passage (Karpathy, Johnson, Fei-Fei 2015)")
+        unfold = Figure(figures / "unfold.png", "the recurrence unrolled over the seed: one cell per character, the "
+                        "hidden state h_t carried to the next step")
+        sections += [Section("What the recurrent cells see", [*fragment, gates], "gates"),
+                     Section("Unfolding in time", [unfold], "unfold")]
         return sections
