@@ -29,8 +29,9 @@ class Case:
 
 
 def broken_file(folder: Path, name: str) -> Path:
+    """A file no task can read: not an image, a volume, a CSV or UTF-8 text."""
     path = folder / name
-    path.write_bytes(b"this is not what its name says")
+    path.write_bytes(b"\xff\xfe\x00\x01 this is not what its name says \x00\xc3")
     return path
 
 

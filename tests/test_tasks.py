@@ -24,9 +24,37 @@ def _photos(tmp: Path) -> list[Path]:
     return [folder, broken_file(tmp, "broken.png")]
 
 
+def _text(tmp: Path) -> list[Path]:
+    text = tmp / "scene.txt"
+    text.write_text("ROMEO.\nBut soft, what light through yonder window breaks?\n", encoding="utf-8")
+    return [text, broken_file(tmp, "broken.txt")]
+
+
+def _pets(tmp: Path) -> list[Path]:
+    src = shared_data("oxford-pets") / "images"
+    return [*sorted(src.glob("*.jpg"))[:2], broken_file(tmp, "broken.png")]
+
+
+def _volumes(tmp: Path) -> list[Path]:
+    return [sorted((shared_data("msd-hippocampus") / "imagesTr").glob("*.nii.gz"))[0],
+            broken_file(tmp, "broken.nii.gz")]
+
+
+def _series(tmp: Path) -> list[Path]:
+    return [shared_data("covid-hu") / "hungary_daily_cases.csv", broken_file(tmp, "broken.csv")]
+
+
 CASES = {
     "classify": Case(["data.train_limit=2000", "data.val_size=200", "train.steps=4"], _photos,
                      data="fashion-mnist", explain_options={"index": 1}),
+    "textgen": Case(["model.hidden_size=32", "train.steps=4", "samples.length=20"], _text, splits=("val",),
+                    data="romeo-juliet"),
+    "segment": Case(["train.steps=4", "model.base_channels=4", "model.depth=2", "data.max_train=24",
+                     "data.max_val=8", "data.image_size=32"], _pets, splits=("val",), data="oxford-pets"),
+    "segment3d": Case(["train.steps=2", "model.base_channels=2", "model.depth=2", "model.kernel_size=3",
+                       "data.limit=8", "eval.max_cases=2"], _volumes, splits=("val",), data="msd-hippocampus"),
+    "forecast": Case(["train.steps=4", "model.hidden_size=8", 'model.models=["lstm","mlp"]', "position.steps=5"],
+                     _series, splits=("test", "val"), data="covid-hu"),
 }
 
 

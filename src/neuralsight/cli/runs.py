@@ -42,7 +42,8 @@ def _need(saved, method: str, command: str):
 
 @app.command("eval", rich_help_panel="Use a saved run")
 def eval_(run: str = typer.Argument(..., help=RUN_HELP),
-          split: str = typer.Option("test", "--split", help="test or val."),
+          split: str | None = typer.Option(None, "--split", help="test or val (default: the run's first; "
+                                                                 "textgen has val only)."),
           data: Path | None = typer.Option(None, "--data", help="Folder holding the data."),
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Evaluate a saved run's best checkpoint on one split of its data."""
@@ -50,9 +51,12 @@ def eval_(run: str = typer.Argument(..., help=RUN_HELP),
         from neuralsight.engine import progress
         from neuralsight.errors import UserError
 
-        if split not in ("test", "val"):
-            raise UserError(f"--split {split!r} is not a split", "use test or val")
         saved = _open(run, data)
+        split = split or saved.task.splits[0]
+        if split not in saved.task.splits:
+            note = getattr(saved.task, "split_note", "")
+            raise UserError(f"--split {split} does not apply to a {saved.task.name} run{': ' + note if note else ''}",
+                            f"use --split {' or '.join(saved.task.splits)}")
         with progress.status(f"evaluating {saved.path} on the {split} split"):
             metrics = saved.task.evaluate(saved, split)
         print_metrics({"split": split, **metrics}, as_json)

@@ -4,4 +4,4 @@ Adding a task: write ``tasks/<name>.py`` with a class decorated by ``@register_t
 ``neuralsight/configs/<preset>.toml``, and import the module here.
 """
 
-from neuralsight.tasks import classify, forecast, segment, segment3d  # noqa: F401
+from neuralsight.tasks import classify, forecast, segment, segment3d, textgen  # noqa: F401

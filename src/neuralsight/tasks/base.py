@@ -56,6 +56,7 @@ class Task(Protocol):
     Config: ClassVar[type]
     PredictOptions: ClassVar[type]
     ExplainOptions: ClassVar[type]
+    splits: ClassVar[tuple[str, ...]]    # the splits `eval` accepts; the first is its default
 
     def build(self, cfg: Any, env: Any, run: Any) -> Any: ...
     def finish(self, cfg: Any, env: Any, run: Any, built: Any, fits: dict) -> Outcome: ...
@@ -76,6 +77,7 @@ def register_task(cls: type) -> type:
             raise TypeError(f"task class {cls.__name__} needs a class attribute '{attr}'")
     cls.PredictOptions = getattr(cls, "PredictOptions", NoOptions)
     cls.ExplainOptions = getattr(cls, "ExplainOptions", NoOptions)
+    cls.splits = tuple(getattr(cls, "splits", ("test", "val")))
     _TASKS[cls.name] = cls
     return cls
 

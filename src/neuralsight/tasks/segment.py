@@ -229,6 +229,7 @@ class Segment:
     Config = Config
     PredictOptions = PredictOptions
     splits = ("val",)   # the splits `evaluate` takes (see the module docstring)
+    split_note = "its held-out split (for pets the official test list) picks the checkpoint, so it is val"
 
     def build(self, cfg: Config, env, run) -> SegmentTrain:
         return SegmentTrain(cfg, load_data(cfg.data), env.device)
