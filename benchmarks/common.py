@@ -278,13 +278,17 @@ class _Signals:
             signal.signal(sig, handler)
 
 
-def timed_loop(step: Callable[[], object], budget_seconds: float, *, max_steps: int = 0,
+def timed_loop(step: Callable[[float], object], budget_seconds: float, *, max_steps: int = 0,
                synchronize: Callable[[], None] | None = None, evaluate: Callable[[], object] | None = None,
                eval_every_seconds: float = 0.0) -> dict:
     """A peer's plain training loop on a wall-clock budget, timed the way the engine times ours.
 
-    Calls ``step()`` (one optimizer step) until the seconds spent inside steps reach ``budget_seconds``
-    (or ``max_steps`` steps, if > 0). ``evaluate()``, if given, runs every ``eval_every_seconds`` of
+    Calls ``step(budget_fraction)`` (one optimizer step; ``budget_fraction`` is the share of the budget
+    used so far, 0..1, for a schedule that follows the budget as the engine's does) until the seconds spent
+    inside steps reach ``budget_seconds`` (or ``max_steps`` steps, if > 0; ``budget_seconds=math.inf``
+    for a step count alone). To compare at equal time, give a peer the median ``train_seconds`` of the runs
+    of ours it is compared with (the engine's ``--max-time`` is a wall-clock budget, evaluations included).
+    ``evaluate()``, if given, runs every ``eval_every_seconds`` of
     training and is not training time. ``synchronize`` (``torch.cuda.synchronize`` on a GPU) runs after
     every step so asynchronous kernels are timed where they run. SIGINT / SIGTERM stop the loop; the
     record then says ``stopped_by="signal"`` and :func:`check_run` rejects it. An exception in ``step``
@@ -309,7 +313,7 @@ def timed_loop(step: Callable[[], object], budget_seconds: float, *, max_steps: 
                 stopped_by = "steps"
                 break
             t0 = time.perf_counter()
-            step()
+            step(min(train_seconds / budget_seconds, 1.0) if math.isfinite(budget_seconds) else 0.0)
             sync()
             train_seconds += time.perf_counter() - t0
             steps += 1
@@ -355,6 +359,18 @@ def training_flops_per_item(model, inputs: Sequence, loss: Callable | None = Non
         model.train(was_training)
     batch = int(inputs[0].shape[0]) if isinstance(inputs[0], torch.Tensor) else 1
     return float(total) / batch
+
+
+def model_from_run(run_dir: Path, tag: str = "best"):
+    """The model a run trained, rebuilt from its checkpoint's saved spec (for counting its FLOPs)."""
+    from neuralsight.engine.checkpoint import load_weights, read_state
+    from neuralsight.models import create_model
+
+    checkpoints = Path(run_dir) / "checkpoints"
+    spec = read_state(checkpoints, tag)["model"]
+    model = create_model(spec["name"], **spec["kwargs"])
+    load_weights(model, checkpoints, tag)
+    return model
 
 
 def matmul_peak(device: str = "cpu", dtype: str = "bfloat16", size: int | None = None, repeats: int = 7) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import signal
 import subprocess
@@ -135,20 +136,23 @@ def test_validator_checks_git_top_level_and_flops():
 
 def test_timed_loop_counts_steps_and_excludes_evaluation():
     evaluations = []
-    loop = common.timed_loop(lambda: time.sleep(0.01), 0.1, evaluate=lambda: (evaluations.append(1), time.sleep(0.05)),
+    loop = common.timed_loop(lambda fraction: time.sleep(0.01), 0.1, evaluate=lambda: (evaluations.append(1), time.sleep(0.05)),
                              eval_every_seconds=0.05)
     assert loop["stopped_by"] == "budget" and 5 <= loop["steps"] <= 11
     assert loop["train_seconds"] >= 0.1 and loop["wall_seconds"] >= loop["train_seconds"] + 0.05 * len(evaluations)
     assert len(evaluations) >= 1
     record = common.peer_run("plain loop", 0, loop, 0.9, "test_acc")
     assert record["id"] == "plain loop/seed0" and record["kind"] == "peer"
-    assert common.timed_loop(lambda: None, 10.0, max_steps=7)["steps"] == 7
+    fractions = []
+    assert common.timed_loop(fractions.append, 10.0, max_steps=7)["steps"] == 7
+    assert fractions[0] == 0.0 and all(0 <= f < 0.01 for f in fractions)
+    assert common.timed_loop(lambda f: None, math.inf, max_steps=3)["stopped_by"] == "steps"
 
 
 def test_timed_loop_stopped_by_a_signal_is_rejected():
     count = [0]
 
-    def step():
+    def step(fraction):
         count[0] += 1
         if count[0] == 3:
             os.kill(os.getpid(), signal.SIGTERM)
@@ -347,3 +351,22 @@ def test_readme_table_rows_and_check(tmp_path):
 
 def test_readme_matches_the_result_files():
     assert readme_table.main(["--check"]) == 0, "run: python benchmarks/readme_table.py"
+
+
+BENCHMARKS = sorted(p for p in (ROOT / "benchmarks").glob("*.py")
+                    if p.stem not in ("common", "readme_table", "mark_invalid", "__init__"))
+
+
+def test_there_are_benchmarks():
+    assert {p.stem for p in BENCHMARKS} >= {"fashion_mnist", "textgen", "segmentation", "segment3d", "forecast",
+                                            "engine_overhead"}
+
+
+@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.stem)
+def test_every_benchmark_help_says_what_it_compares(script):
+    out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert out.returncode == 0, out.stderr
+    assert "Compares: " in out.stdout and " against " in out.stdout.split("Compares: ", 1)[1].split("\n\n")[0]
+    for flag in ("--write", "--allow-dirty", "--seeds", "--hardware", "--out"):
+        assert flag in out.stdout, flag
