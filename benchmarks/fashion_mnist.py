@@ -181,7 +181,7 @@ def run_peer(form: str, seed: int, budget: float, device_name: str, peak: float,
                                            lambda out: F.nll_loss(out.float(), torch.zeros(8, dtype=torch.long,
                                                                                            device=device)))
     return common.peer_run(form, seed, loop, correct / len(test_loader.dataset), "test_acc",
-                           items_per_second=items_per_second, throughput=items_per_second,
+                           throughput=items_per_second,
                            epochs=state["epoch"], precision=precision, batch_size=batch_size,
                            params=sum(p.numel() for p in model.parameters()),
                            **common.flops_utilisation(flops, items_per_second, peak))
