@@ -40,7 +40,6 @@ def test_accuracy_is_the_trace_not_a_row():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_classification_metrics_match_torchmetrics(seed):
-    pytest.importorskip("torchmetrics")
     from torchmetrics.classification import (
         MulticlassAccuracy,
         MulticlassConfusionMatrix,

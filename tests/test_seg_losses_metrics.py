@@ -160,7 +160,6 @@ def test_two_class_foreground_is_class_one():
 
 
 def test_segmentation_metrics_match_torchmetrics():
-    pytest.importorskip("torchmetrics")
     from torchmetrics.classification import BinaryJaccardIndex, MulticlassF1Score, MulticlassJaccardIndex
 
     g = torch.Generator().manual_seed(3)

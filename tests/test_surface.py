@@ -137,7 +137,7 @@ def _onehot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.nn.functional.one_hot(labels, num_classes).movedim(-1, 0)[None].float()  # (1, C, D, H, W)
 
 
-@pytest.mark.filterwarnings("ignore:the (prediction|ground truth) of class")
+@pytest.mark.filterwarnings("ignore:the (prediction|ground truth) of class", "ignore::FutureWarning")
 @pytest.mark.parametrize("seed", [0, 1])
 def test_dice_and_hd95_match_monai(seed):
     pytest.importorskip("monai")
@@ -161,7 +161,7 @@ def test_dice_and_hd95_match_monai(seed):
         assert ours[c]["hd95"] == pytest.approx(float(hd_ref[c - 1]), rel=1e-5)
 
 
-@pytest.mark.filterwarnings("ignore:the (prediction|ground truth) of class")
+@pytest.mark.filterwarnings("ignore:the (prediction|ground truth) of class", "ignore::FutureWarning")
 def test_monai_convention_on_an_empty_prediction():
     """MONAI scores an empty prediction of a present structure Dice 0 and HD95 NaN; we substitute the diagonal."""
     pytest.importorskip("monai")
