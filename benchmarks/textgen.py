@@ -45,7 +45,7 @@ PROFILES = {
                      "model.dropout=0.25", "data.seq_len=256", "train.batch_size=128", "train.lr=0.002",
                      "train.warmup=100", "data.eval_streams=256"]},
 }
-TARGETS = {"cpu": ("tinyshakespeare_val_loss_180s", "<= 1.50"), "gpu": ("tinyshakespeare_val_loss_120s_gpu", "<= 1.42")}
+RULES = {"cpu": "<= 1.50", "gpu": "<= 1.42"}   # issue 13: 180 s on this CPU; issue 13's GPU check: 120 s
 
 
 def _train(preset: str, sets: list[str], args, out: Path, name: str, seed: int, max_time: float | None,
@@ -173,9 +173,9 @@ def main(argv=None) -> int:
             runs.append(romeo)
             print(f"romeo: best val bits/char {romeo['best_val_bpc']:.4f}", flush=True)
 
-    name, rule = TARGETS[kind]
     headline = [r for r in runs if r["name"] == "lstm"]
-    targets = [common.target_from_runs(name, rule, headline)]
+    name = f"tinyshakespeare_val_loss_{budget:g}s" + ("_gpu" if kind == "gpu" else "")
+    targets = [common.target_from_runs(name, RULES[kind], headline)]
     path = bench.write(targets, runs, corpus="tinyshakespeare (1,115,394 chars), first 90% train / last 10% "
                        "validation (nanoGPT's split: the validation part both selects and reports)",
                        eval="val loss in nats/char over the whole validation split; contiguous streams, state carried",
