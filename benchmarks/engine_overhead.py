@@ -2,26 +2,26 @@
 
 Both train the same small CNN on the same synthetic 28x28 batches held on the device (AdamW, gradient
 clipping, the same precision); the bare loop has no logging, checkpoints, schedule or progress bar.
-Writes ``benchmarks/results/engine_overhead-<hardware>.json``. Run:
+Both run a fixed number of steps after 10 warm-up steps (not a time budget: this compares speed, not
+quality). Run:
 
-    python benchmarks/engine_overhead.py --hardware auto --device cpu --steps 60
-    python benchmarks/engine_overhead.py --hardware auto --device cuda --steps 300 --seeds 1
+    python benchmarks/engine_overhead.py --hardware auto --device cpu --steps 60           # -> runs/benchmarks/
+    python benchmarks/engine_overhead.py --hardware auto --device cpu --steps 60 --write   # -> benchmarks/results/
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import subprocess
+import math
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+COMPARES = ("the training engine (trainer.fit: logging, checkpoints, schedule) against a bare PyTorch loop doing "
+            "the same steps on the same synthetic batches, same seeds; items/s")
 
 
 def make_task(device, n: int, channels_last: bool):
@@ -62,7 +62,8 @@ def make_task(device, n: int, channels_last: bool):
     return SyntheticCNN()
 
 
-def bare_loop(task, env, cfg, steps: int) -> float:
+def bare_loop(task, env, cfg, steps: int) -> dict:
+    """The same steps without the engine: 10 warm-up steps, then ``steps`` timed by ``common.timed_loop``."""
     import torch
 
     from neuralsight.engine.trainer import build_optimizer
@@ -73,24 +74,25 @@ def bare_loop(task, env, cfg, steps: int) -> float:
     opt = build_optimizer(model, cfg)
     n, bs = task.train_size(), cfg.batch_size
     perm = torch.randperm(n)
-    sync = torch.cuda.synchronize if env.device.type == "cuda" else (lambda: None)
-    t0 = None
-    for i in range(steps + 10):
-        if i == 10:  # the first steps warm up allocators and kernels
-            sync()
-            t0 = time.perf_counter()
-        idx = perm[(i * bs) % (n - bs):][:bs]
+    counter = [0]
+
+    def step(fraction):
+        idx = perm[(counter[0] * bs) % (n - bs):][:bs]
+        counter[0] += 1
         with env.autocast():
             loss = task.training_step(model, task.get_batch(idx))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-    sync()
-    return steps * bs / (time.perf_counter() - t0)
+
+    sync = torch.cuda.synchronize if env.device.type == "cuda" else None
+    common.timed_loop(step, math.inf, max_steps=10, synchronize=sync)   # the first steps warm up allocators
+    loop = common.timed_loop(step, math.inf, max_steps=steps, synchronize=sync)
+    return {**loop, "items_per_second": steps * bs / loop["train_seconds"]}
 
 
-def engine_loop(task, env, cfg, steps: int) -> float:
+def engine_loop(task, env, cfg, steps: int) -> dict:
     import dataclasses
 
     from neuralsight.engine import runs, trainer
@@ -103,54 +105,45 @@ def engine_loop(task, env, cfg, steps: int) -> float:
         recs = [r for r in runs.read_metrics(run.path) if r["kind"] == "train"]
     # Throughput of the records after the first (which holds the warm-up steps), as fit reports it.
     later = recs[1:] or recs
-    return sum(r["items_per_s"] for r in later) / len(later) if later else result.items_per_second
+    ips = sum(r["items_per_s"] for r in later) / len(later) if later else result.items_per_second
+    return {"stopped_by": result.stopped_by, "steps": result.step, "train_seconds": result.train_seconds,
+            "wall_seconds": result.wall_seconds, "items_per_second": ips}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hardware", default="auto")
-    ap.add_argument("--device", default="auto")
+    ap = common.parser(__doc__, COMPARES)
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--seeds", type=int, default=2, help="repetitions of each loop (best is kept)")
+    ap.set_defaults(seeds=2)
     args = ap.parse_args()
 
     import torch
 
     from neuralsight.config import TrainConfig
-    from neuralsight.engine.device import describe_hardware, hardware_tag
     from neuralsight.engine.trainer import setup
 
     cfg = TrainConfig(device=args.device, precision=args.precision, batch_size=args.batch_size, lr=1e-3,
                       progress=False)
     env = setup(cfg)
-    hardware = hardware_tag(env.device) if args.hardware == "auto" else args.hardware
+    bench = common.Benchmark("engine_overhead", args, env.device)
     n = args.batch_size * 8
-    best = {"bare": 0.0, "engine": 0.0}
-    runs_out = []
+    runs = []
     for seed in range(args.seeds):
         for name, fn in (("bare", bare_loop), ("engine", engine_loop)):
             torch.manual_seed(seed)
-            ips = fn(make_task(env.device, n, env.device.type == "cuda"), env, cfg, args.steps)
-            best[name] = max(best[name], ips)
-            runs_out.append({"preset": name, "seed": seed, "metric": "items_per_second", "value": round(ips, 1),
-                             "train_seconds": round(args.steps * args.batch_size / ips, 3), "throughput": round(ips, 1)})
-    ratio = best["engine"] / best["bare"]
-    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    hw = describe_hardware(env.device)
-    out = {"benchmark": "engine_overhead", "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "git": git,
-           "hardware": {"device": str(env.device), "cpu": hw["cpu"], "threads": torch.get_num_threads(),
-                        "gpu": hw.get("gpu"), "loadavg": list(os.getloadavg()), "python": platform.python_version()},
-           "command": "python " + " ".join(sys.argv), "precision": env.precision,
-           "targets": [{"name": "engine_throughput_vs_bare_loop", "target": ">= 0.9", "measured": round(ratio, 3),
-                        "met": ratio >= 0.9}],
-           "runs": runs_out}
-    path = ROOT / "benchmarks" / "results" / f"engine_overhead-{hardware}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out["targets"]), f"bare {best['bare']:.0f} items/s, engine {best['engine']:.0f} items/s -> {path}")
+            r = fn(make_task(env.device, n, env.device.type == "cuda"), env, cfg, args.steps)
+            runs.append(common.check_run({"id": common.run_id(name, seed), "name": name,
+                                          "kind": "ours" if name == "engine" else "peer", "seed": seed, **r,
+                                          "metric": "items_per_second", "value": r["items_per_second"]}))
+            print(f"{name} seed {seed}: {r['items_per_second']:.0f} items/s", flush=True)
+    engine = [r for r in runs if r["name"] == "engine"]
+    bare = [r for r in runs if r["name"] == "bare"]
+    targets = [common.ratio_target("engine_throughput_vs_bare_loop", ">= 0.9", engine, bare, key="items_per_second",
+                                   equal_time=False)]
+    path = bench.write(targets, runs, precision=env.precision, steps=args.steps, batch_size=args.batch_size)
+    print(f"{targets[0]['name']}: {targets[0]['measured']:.3f} (target {targets[0]['target']}) -> {path}")
 
 
 if __name__ == "__main__":
-    main()
+    common.main(main)

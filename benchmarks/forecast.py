@@ -1,16 +1,17 @@
-"""Forecast benchmark: the covid-hu rolling-origin backtest, every model beside naive, seasonal naive, ETS, ARIMA.
+"""Forecast benchmark: the covid-hu rolling-origin backtest, every net beside naive, seasonal naive, ETS, ARIMA.
 
-Records every model's MAE, RMSE and MASE (vs seasonal naive) at horizons 1, 7 and 14, its training time,
-and the median over seeds. Targets (measured, never asserted):
+Scores with engine/forecast_metrics.py: true MASE (Hyndman and Koehler 2006: each origin's errors scaled by
+the in-sample MAE of the seasonal-naive forecast, period m = the task's season, on the series known at
+that origin), MAE, relative MAE against seasonal naive, and the interval coverage next to its nominal
+level, at horizons 1, 7 and 14; training seconds per net and seed; the median over seeds. The nets train
+through the task (``tasks.forecast.train_models``), the classical peers come from
+``tasks.forecast.forecast_at(classical=True)`` (deterministic: fitted once, the same for every seed).
 
-- the best recurrent model's 7-day MASE <= 0.85 (15% better than seasonal naive);
-- that model's 7-day MASE <= the better of ETS and ARIMA.
+    python benchmarks/forecast.py --hardware cpu --seeds 3            # -> runs/benchmarks/
+    python benchmarks/forecast.py --hardware cpu --seeds 3 --write    # -> benchmarks/results/
 
-    python benchmarks/forecast.py --hardware cpu --seeds 3
-    python benchmarks/forecast.py --hardware auto --device cuda --seeds 1
-
-ETS and ARIMA need statsmodels (``pip install statsmodels``); without it they are skipped and the
-second target is recorded as not measured.
+ETS and ARIMA need statsmodels (``pip install statsmodels``); without them the ratio target is not
+measured.
 """
 
 from __future__ import annotations
@@ -23,74 +24,62 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 HORIZONS = (1, 7, 14)
+COMPARES = ("our recurrent nets (LSTM by default) against naive, seasonal naive, ETS and ARIMA on the same "
+            "rolling-origin backtest, same seeds; true MASE (in-sample seasonal-naive scale), MAE relative to "
+            "seasonal naive, interval coverage against its nominal level")
+
+
+def scores(forecast: dict, prep, origins, horizon: int, quantiles) -> dict:
+    """True MASE, MAE per horizon, relative MAE against seasonal naive, coverage of one model's forecasts."""
+    import numpy as np
+
+    from neuralsight.engine import forecast_metrics as fm
+
+    y = np.asarray(prep.values, dtype=np.float64)
+    o = np.asarray(origins, dtype=np.int64)
+    truth = y[o[:, None] + np.arange(1, horizon + 1)[None, :]]                       # (N, H)
+    point = np.asarray(forecast["point"], dtype=np.float64)
+    mase = fm.rolling_origin_mase(y, o.tolist(), point, prep.season)
+    out = {"mase": mase["mase"], "mase_period": mase["period"]}
+    for h in HORIZONS:
+        if h <= horizon:
+            out[f"mase_h{h}"] = mase["mase_h"][h - 1]
+            out[f"mae_h{h}"] = fm.mae(truth[:, h - 1], point[:, h - 1])
+    if forecast.get("lower") is not None:
+        nominal = float(quantiles[-1]) - float(quantiles[0])
+        cov = fm.interval_coverage(truth, forecast["lower"], forecast["upper"], nominal)
+        out.update(interval_coverage=cov["coverage"], interval_nominal=cov["nominal"])
+    return out
 
 
 def main() -> None:
-    p = common.base_parser(__doc__.splitlines()[0])
+    p = common.parser(__doc__, COMPARES)
     p.add_argument("--preset", default="covid")
+    p.add_argument("--model", default="lstm", help="the net the targets are about (one of the preset's models)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per model (default: the preset's)")
     p.add_argument("--models", default=None, help="comma list of lstm,gru,rnn,mlp (default: the preset's)")
     p.add_argument("--no-classical", action="store_true", help="skip ETS and ARIMA")
-    p.add_argument("--no-full-series", action="store_true",
-                   help="skip the second measurement on the whole series (weekly-reporting backtest)")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
     args = p.parse_args()
 
+    import numpy as np
     import torch
 
     from neuralsight import config as C
-
-    load_start = common.loadavg()
-    variants = [("preset", [])]
-    if not args.no_full_series:
-        variants.append(("full_series", ['data.end=""']))
-    results = {}
-    env = cfg = None
-    for label, extra in variants:
-        print(f"== {label} ==", flush=True)
-        *res, env, cfg_v = measure(args, [*extra, *args.overrides])
-        results[label] = res
-        cfg = cfg or cfg_v
-    main_rows, best, best_val, peer, note = results["preset"]
-    targets = [common.target(f"best_recurrent_mase_h7 ({best})", "<=", 0.85, best_val)]
-    ratio = best_val / peer if best_val is not None and peer else None
-    targets.append(common.target("best_recurrent_mase_h7 / min(ets, arima) mase_h7", "<=", 1.0, ratio))
-    extra = {"note": note, "seeds": list(range(args.seeds)), "config": C.to_dict(cfg),
-             "mase_definition": "MAE / MAE of seasonal naive (period 7) on the same backtest origins and horizon",
-             "torch": torch.__version__}
-    if "full_series" in results:
-        rows, fbest, fval, fpeer, fnote = results["full_series"]
-        extra["full_series"] = {
-            "what": "the same benchmark on the whole series to 2023-03-09 (data.end=\"\"): the backtest then "
-                    "covers Sep 2022..Mar 2023, when Hungary reported weekly",
-            "targets": [common.target(f"best_recurrent_mase_h7 ({fbest})", "<=", 0.85, fval),
-                        common.target("best_recurrent_mase_h7 / min(ets, arima) mase_h7", "<=", 1.0,
-                                      fval / fpeer if fval is not None and fpeer else None)],
-            "note": fnote, "runs": rows}
-    hw_tag = common.hardware_tag(env.device, args.hardware)
-    path = common.write_result("forecast", hw_tag, env.device, common.command_line(), targets, main_rows,
-                               extra=extra, started_load=load_start)
-    print(f"wrote {path}")
-
-
-def measure(args, overrides: list[str]):
-    """Train every model for each seed and score the backtest; returns (rows, best, best_mase_h7, peer, note)."""
-    import time
-
-    from neuralsight import config as C
-    from neuralsight.engine import runs
+    from neuralsight.engine import runs as run_dirs
+    from neuralsight.engine.device import resolve_device
+    from neuralsight.engine.forecast_metrics import relative_mae
     from neuralsight.engine.trainer import setup
     from neuralsight.tasks import forecast as F
 
-    seeds = list(range(args.seeds))
-    per_seed: list[dict] = []
-    train_seconds: dict[str, list[float]] = {}
-    classical, classical_seconds = {}, None
-    env = cfg = None
+    bench = common.Benchmark("forecast", args, resolve_device(args.device))
+    runs: list[dict] = []
+    baselines: dict[str, dict] = {}
+    cfg = None
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in seeds:
+        for seed in range(args.seeds):
             sets = [f"train.seed={seed}", "train.progress=false", "position.enabled=false",
-                    f"train.device=\"{args.device}\"", *overrides]
+                    f"train.device=\"{args.device}\"", *args.overrides]
             if args.steps:
                 sets.append(f"train.steps={args.steps}")
             if args.models:
@@ -99,64 +88,65 @@ def measure(args, overrides: list[str]):
             env = setup(cfg.train)
             series, raw = F.load_series(cfg.data)
             prep = F.prepare_series(series, cfg, raw)
-            run = runs.create("forecast", f"bench-{seed}", root=Path(tmp))
-            t0 = time.perf_counter()
+            run = run_dirs.create("forecast", f"bench-{seed}", root=Path(tmp))
             trained = F.train_models(cfg, env, run, prep)
             run.close()
-            print(f"seed {seed}: trained {list(trained)} in {time.perf_counter() - t0:.1f}s", flush=True)
-            models = {k: m for k, (m, _) in trained.items()}
-            for k, (_, r) in trained.items():
-                train_seconds.setdefault(k, []).append(r.train_seconds)
             m = cfg.model
             origins = F.backtest_origins(prep, m.horizon, cfg.data.origin_every)
-            fc = F.forecast_at(models, prep, origins, m.horizon, m.input_window, m.quantiles, env.device)
-            if seed == seeds[0] and not args.no_classical:
-                try:
-                    t0 = time.perf_counter()
-                    cl = F.forecast_at({}, prep, origins, m.horizon, m.input_window, m.quantiles, env.device,
-                                       classical=True)
-                    classical_seconds = time.perf_counter() - t0
-                    classical = {k: cl[k] for k in F.CLASSICAL}
-                except Exception as err:  # statsmodels missing: record why and go on
-                    print(f"classical peers skipped: {err}", flush=True)
-            fc.update(classical)   # deterministic: fitted once, the same forecasts for every seed
-            per_seed.append(F.score(fc, prep, origins, m.horizon))
+            fc = F.forecast_at({k: model for k, (model, _) in trained.items()}, prep, origins, m.horizon,
+                               m.input_window, m.quantiles, env.device)
+            if not baselines:
+                found = {k: fc[k] for k in F.BASELINES}
+                if not args.no_classical:
+                    try:
+                        cl = F.forecast_at({}, prep, origins, m.horizon, m.input_window, m.quantiles, env.device,
+                                           classical=True)
+                        found.update({k: cl[k] for k in F.CLASSICAL})
+                    except Exception as err:  # statsmodels missing: record why and go on
+                        print(f"classical peers skipped: {err}", flush=True)
+                baselines = {k: scores(f, prep, origins, m.horizon, m.quantiles) for k, f in found.items()}
+            y = np.asarray(prep.values, dtype=np.float64)
+            o = origins.numpy()
+            h7 = min(7, m.horizon)
+            truth7 = y[o + h7]
+            for kind, (_, result) in trained.items():
+                s = scores(fc[kind], prep, origins, m.horizon, m.quantiles)
+                s["relative_mae_h7_vs_seasonal_naive"] = relative_mae(
+                    truth7, fc[kind]["point"][:, h7 - 1], fc["seasonal_naive"]["point"][:, h7 - 1])
+                runs.append(common.check_run({
+                    "id": common.run_id(kind, seed), "name": kind, "kind": "ours", "seed": seed,
+                    "stopped_by": result.stopped_by, "steps": result.step, "train_seconds": result.train_seconds,
+                    "wall_seconds": result.wall_seconds, "items_per_second": result.items_per_second,
+                    "metric": f"mase_h{h7}", "value": s[f"mase_h{h7}"], **s}))
+                print(f"seed {seed} {kind}: MASE h{h7} {s[f'mase_h{h7}']:.3f}, {result.train_seconds:.1f} s", flush=True)
 
-    names = list(per_seed[0])
-    rows = []
-    summary: dict[str, dict] = {}
-    for name in names:
-        row = {"model": name}
-        for metric in ("mae", "rmse", "mase"):
-            for h in HORIZONS:
-                if h <= cfg.model.horizon:
-                    row[f"{metric}_h{h}"] = round(common.median([s[name][f"{metric}_h"][h - 1] for s in per_seed]), 4)
-            row[f"{metric}_overall"] = round(common.median([s[name][metric] for s in per_seed]), 4)
-        if "coverage" in per_seed[0][name]:
-            row["interval_coverage"] = round(common.median([s[name]["coverage"] for s in per_seed]), 4)
-        if name in train_seconds:
-            row["train_seconds"] = round(common.median(train_seconds[name]), 2)
-            row["seeds"] = len(train_seconds[name])
-            row["mase_h7_per_seed"] = [round(s[name]["mase_h"][6], 4) for s in per_seed]
-        else:
-            row["seeds"] = 1 if name in F.CLASSICAL else len(per_seed)
-            if name in F.CLASSICAL:
-                row["fit_and_forecast_seconds_both_classical"] = round(classical_seconds or 0.0, 2)
-        row["backtest"] = f"{cfg.data.backtest_days} steps before {cfg.data.end or 'the end'}"
-        summary[name] = row
-        rows.append(row)
-    recurrent = [k for k in names if k in F.RECURRENT]
-    best = min(recurrent, key=lambda k: summary[k]["mase_h7"]) if recurrent else None
-    best_val = summary[best]["mase_h7"] if best else None
-    peers = [summary[k]["mase_h7"] for k in F.CLASSICAL if k in summary]
-    peer = min(peers) if peers else None
-    ok = best_val is not None and best_val <= 0.85 and (peer is None or best_val <= peer)
-    note = (f"best recurrent model {best}: median 7-day MASE {best_val}; naive {summary['naive']['mase_h7']}, "
-            f"better of ETS/ARIMA {peer}. " + ("Targets met." if ok else
-            "Not every target is met on this data; the numbers are as measured."))
-    print(note, flush=True)
-    return rows, best, best_val, peer, note, env, cfg
+    ours = [r for r in runs if r["name"] == args.model]
+    if not ours:
+        raise common.BenchmarkError(f"--model {args.model} was not trained; the preset trains "
+                                    f"{sorted({r['name'] for r in runs})}")
+    h7 = min(7, cfg.model.horizon)
+    targets = []
+    classical = [baselines[k][f"mase_h{h7}"] for k in F.CLASSICAL if k in baselines]
+    ours_mase = common.median([r[f"mase_h{h7}"] for r in ours])
+    targets.append(common.target(f"{args.model}_mase_h{h7}_ratio_vs_best_classical", "<= 0.95",
+                                 ours_mase / min(classical) if classical else None,
+                                 ours=[r["id"] for r in ours], peers=[k for k in F.CLASSICAL if k in baselines]))
+    targets.append(common.target_from_runs(f"{args.model}_relative_mae_h{h7}_vs_seasonal_naive", "<= 0.85", ours,
+                                           key="relative_mae_h7_vs_seasonal_naive"))
+    if "interval_coverage" in ours[0]:
+        nominal = ours[0]["interval_nominal"]
+        targets.append(common.target_from_runs(f"interval_coverage_{round(nominal * 100)}", ">= 0.72", ours,
+                                               key="interval_coverage", nominal=nominal))
+    path = bench.write(targets, runs, baselines=baselines, seeds=args.seeds, config=C.to_dict(cfg),
+                       torch=torch.__version__,
+                       mase_definition=(f"Hyndman & Koehler (2006): MAE over the in-sample MAE of the seasonal "
+                                        f"naive forecast with period {ours[0]['mase_period']}, each origin scaled "
+                                        "by the series up to that origin"),
+                       backtest=f"{cfg.data.backtest_days} steps before {cfg.data.end or 'the end'}")
+    for t in targets:
+        print(f"{t['name']}: {t['measured']} (target {t['target']}) {'MET' if t['met'] else 'not met'}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    main()
+    common.main(main)

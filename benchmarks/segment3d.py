@@ -7,15 +7,14 @@ budget used, so it ends on the deadline). Validation uses sliding-window inferen
 volumes. Recorded per model and seed: Dice anterior (1) / posterior (2), HD95 (mm), volume difference,
 training seconds, volumes/s; the median over seeds is compared with the targets and with the peer.
 
-    python benchmarks/segment3d.py --hardware auto --device cpu --seeds 3 --budget 300
-    python benchmarks/segment3d.py --hardware auto --device cuda --seeds 1 --budget 300
+    python benchmarks/segment3d.py --hardware auto --device cpu --seeds 3 --budget 300           # -> runs/benchmarks/
+    python benchmarks/segment3d.py --hardware auto --device cpu --seeds 3 --budget 300 --write   # -> benchmarks/results/
 
 Anchors (MSD test set, not this split): nnU-Net 0.90 / 0.89, MONAI DynUNet 0.90 / 0.88.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -28,6 +27,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import common  # noqa: E402
 
+COMPARES = ("our V-Net against MONAI's UNet (or VNet) through the same engine loop, patches, loss and training "
+            "seconds, same seeds; hippocampus Dice anterior/posterior, HD95 and patches/s")
 TARGETS = {"anterior": 0.88, "posterior": 0.87}
 ANCHORS = {"nnU-Net (MSD test)": {"anterior": 0.90, "posterior": 0.89},
            "MONAI DynUNet (MSD test)": {"anterior": 0.90, "posterior": 0.88}}
@@ -98,22 +99,22 @@ def run_one(label: str, cfg, env, train_cases, val_cases, names, budget: float, 
     rows, _ = S.score_cases(task.model, val_cases, cfg, env.device, names, env.autocast)
     infer = time.perf_counter() - t0
     s = S.summarize_rows(rows, names)
-    return {"model": label, "seed": cfg.train.seed, "params": n_params, "steps": result.step,
-            "train_seconds": round(result.train_seconds, 2), "patches_per_second": round(result.items_per_second, 2),
+    return {"id": common.run_id(label, cfg.train.seed), "name": label, "kind": "peer" if peer else "ours",
+            "model": label, "seed": cfg.train.seed, "params": n_params, "steps": result.step,
+            "stopped_by": result.stopped_by, "train_seconds": result.train_seconds,
+            "wall_seconds": result.wall_seconds, "budget_seconds": budget,
+            "patches_per_second": result.items_per_second, "items_per_second": result.items_per_second,
             "dice_anterior": s["dice_anterior"], "dice_posterior": s["dice_posterior"], "dice_mean": s["val_dice"],
             "hd95_anterior_mm": s["hd95_anterior"], "hd95_posterior_mm": s["hd95_posterior"],
             "abs_volume_diff_ml_anterior": s.get("vol_absdiff_ml_anterior"),
             "abs_volume_diff_ml_posterior": s.get("vol_absdiff_ml_posterior"),
             "volumes_per_second": round(len(val_cases) / max(infer, 1e-9), 3),
-            "metric": "dice_mean", "value": s["val_dice"], "throughput": round(result.items_per_second, 2),
+            "metric": "dice_mean", "value": s["val_dice"], "throughput": result.items_per_second,
             "loadavg_after": common.loadavg()}
 
 
-def main(argv=None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--hardware", default="auto", help="result file tag: auto (from the device), cpu, h100, ...")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--seeds", type=int, default=3)
+def main(argv=None) -> None:
+    p = common.parser(__doc__, COMPARES)
     p.add_argument("--budget", type=float, default=300.0, help="training seconds per model and seed")
     p.add_argument("--peer", default="monai-unet", help="monai-unet, monai-vnet or none")
     p.add_argument("--base-channels", type=int, default=16)
@@ -124,7 +125,6 @@ def main(argv=None) -> Path:
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                    help="auto: fp32 (TF32 matmuls on CUDA); bf16 autocast overflowed V-Net gradients on CPU")
     p.add_argument("--limit", type=int, default=0, help="use only the first N cases (smoke runs)")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = p.parse_args(argv)
 
     from neuralsight import config as C
@@ -139,72 +139,48 @@ def main(argv=None) -> Path:
                  "train.epochs=0", "train.warmup=0.05", f"data.limit={args.limit}"]
     cfg = C.build(S.Config, preset="hippocampus", overrides=overrides)
     env = setup(cfg.train)
+    bench = common.Benchmark("segment3d", args, env.device, argv)
     t0 = time.perf_counter()
     train_cases, val_cases, names, folder = S.load_split(cfg)
     load_seconds = time.perf_counter() - t0
-    tag = common.hardware_tag(env.device, args.hardware)
     print(f"{len(train_cases)} train / {len(val_cases)} val cases from {folder} in {load_seconds:.1f}s; "
           f"device {env.device} {env.precision}; loadavg {common.loadavg()}", flush=True)
 
-    runs = []
-    loadavg_start = common.loadavg()
-
-    def write(runs, total):
-        def median(model: str, key: str) -> float | None:
-            return common.median([r[key] for r in runs if r["model"] == model])
-
-        summary = {m: {k: median(m, k) for k in ("dice_anterior", "dice_posterior", "dice_mean", "hd95_anterior_mm",
-                                                 "hd95_posterior_mm", "train_seconds", "volumes_per_second")}
-                   for m, _ in models}
-        ours = summary["vnet"]
-        targets = [common.target(f"dice_{k}_median", ">=", v, ours[f"dice_{k}"]) for k, v in TARGETS.items()]
-        if args.peer != "none":
-            peer = summary[args.peer]
-            for k in ("mean", "anterior", "posterior"):
-                a, b = ours[f"dice_{k}"], peer[f"dice_{k}"]
-                ratio = a / b if a is not None and b else None
-                targets.append(common.target(f"dice_{k}_ratio_vs_{args.peer}_equal_time", ">=", 1.0, ratio))
-        hw = common.hardware(env.device)
-        hw["loadavg_start"] = loadavg_start
-        hw["loadavg_end"] = hw.pop("loadavg")
-        hw["precision"] = env.precision
-        result = {
-            "benchmark": "segment3d", "date": time.strftime("%Y-%m-%d %H:%M:%S"), "git": common.git_commit(),
-            "hardware": hw, "command": common.command_line(),
-            "targets": targets, "runs": runs, "median": summary, "anchors": ANCHORS,
-            "budget_seconds_per_run": args.budget, "cpu_time_needed_note":
-                "train_seconds is the training time each model used on this hardware for the Dice recorded",
-            "setup": {"patch_size": list(args.patch), "batch_size": args.batch_size, "lr": args.lr, "loss": "dice_ce",
-                      "base_channels": args.base_channels, "kernel_size": args.kernel_size, "depth": cfg.model.depth,
-                      "inference": "sliding window, overlap 0.5, Gaussian blending", "load_seconds": round(load_seconds, 2)},
-            "split": {"seed": cfg.data.split_seed, "train": [c.name for c in train_cases],
-                      "val": [c.name for c in val_cases]},
-        }
-        result["runs_completed"] = f"{len(runs)} of {total}"
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / f"segment3d-{tag}.json"
-        from neuralsight.io import atomic_write_json
-
-        atomic_write_json(path, result)
-        return path, targets, summary
-
     models = [("vnet", None)] + ([(args.peer, args.peer)] if args.peer != "none" else [])
-    total = args.seeds * len(models)
-    path = None
+    runs = []
     for seed in range(args.seeds):
         for label, peer in models:
             run_cfg = C.build(S.Config, preset="hippocampus", overrides=overrides + [f"train.seed={seed}"])
-            r = run_one(label, run_cfg, env, train_cases, val_cases, names, args.budget, peer)
+            r = common.check_run(run_one(label, run_cfg, env, train_cases, val_cases, names, args.budget, peer))
             runs.append(r)
-            print(json.dumps({k: r[k] for k in ("model", "seed", "steps", "train_seconds", "dice_anterior",
+            print(json.dumps({k: r[k] for k in ("id", "steps", "stopped_by", "train_seconds", "dice_anterior",
                                                 "dice_posterior", "hd95_anterior_mm", "volumes_per_second")}),
                   flush=True)
-            # Written after every run, so a benchmark stopped early still leaves what it measured.
-            path, targets, summary = write(runs, total)
+
+    def of(model: str) -> list[dict]:
+        return [r for r in runs if r["name"] == model]
+
+    summary = {m: {k: common.median([r[k] for r in of(m)]) for k in (
+        "dice_anterior", "dice_posterior", "dice_mean", "hd95_anterior_mm", "hd95_posterior_mm", "train_seconds",
+        "volumes_per_second")} for m, _ in models}
+    targets = [common.target_from_runs(f"dice_{k}_median", f">= {v}", of("vnet"), key=f"dice_{k}")
+               for k, v in TARGETS.items()]
+    if args.peer != "none":
+        peer_name = args.peer.replace("-", "_")
+        targets.append(common.ratio_target(f"vnet_dice_ratio_vs_{peer_name}_{args.budget:g}s", ">= 1.0", of("vnet"),
+                                           of(args.peer), key="dice_mean"))
+        for k in ("anterior", "posterior"):
+            targets.append(common.ratio_target(f"dice_{k}_ratio_vs_{peer_name}_equal_time", ">= 1.0", of("vnet"),
+                                               of(args.peer), key=f"dice_{k}"))
+    path = bench.write(
+        targets, runs, precision=env.precision, median=summary, anchors=ANCHORS, budget_seconds=args.budget,
+        setup={"patch_size": list(args.patch), "batch_size": args.batch_size, "lr": args.lr, "loss": "dice_ce",
+               "base_channels": args.base_channels, "kernel_size": args.kernel_size, "depth": cfg.model.depth,
+               "inference": "sliding window, overlap 0.5, Gaussian blending", "load_seconds": round(load_seconds, 2)},
+        split={"seed": cfg.data.split_seed, "train": [c.name for c in train_cases], "val": [c.name for c in val_cases]})
     print(json.dumps({"targets": targets, "median": summary}, indent=2))
     print(f"wrote {path}")
-    return path
 
 
 if __name__ == "__main__":
-    main()
+    common.main(main)

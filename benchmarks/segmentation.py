@@ -1,40 +1,32 @@
 """Segmentation benchmark: neuralsight UNet vs MONAI BasicUNet on the same data, loss, augmentation and time.
 
-Datasets: the shared Oxford-IIIT Pet subset (official trainval -> test; trimap classes, so one model gives
-both the 3-class mIoU and the binary pet-vs-background IoU as segmentation_models_pytorch evaluates it),
-liver-ct-2d (split by source volume) and dental-teeth-2d (split by photo id). Both models train in the
-same loop below (AdamW, one-cycle LR, CE+Dice, on-device augmentation, bf16 autocast where available)
-for the same wall-clock budget; quality is measured on the held-out split at the end.
+Datasets: the shared Oxford-IIIT Pet subset (trimap classes, so one model gives both the 3-class mIoU and
+the binary pet-vs-background IoU as segmentation_models_pytorch evaluates it), liver-ct-2d (split by source
+volume) and dental-teeth-2d (split by photo id). Both models train in the same loop below (AdamW,
+one-cycle LR over the budget, CE+Dice, on-device augmentation, bf16 autocast where available), timed by
+``common.timed_loop`` for the same training seconds; quality is measured on the task's held-out split at
+the end (``tasks.segment.load_data``'s ``val``).
 
-    python benchmarks/segmentation.py --hardware auto --device cpu --seeds 1 --budget 60
-    python benchmarks/segmentation.py --hardware auto --device cuda --seeds 3 --budget 300 --image-size 160
-
-Writes benchmarks/results/segmentation-<hardware>.json (top level as in DESIGN.md).
+    python benchmarks/segmentation.py --hardware cpu --device cpu --seeds 3 --budget 75            # -> runs/benchmarks/
+    python benchmarks/segmentation.py --hardware cpu --device cpu --seeds 3 --budget 75 --write    # -> benchmarks/results/
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import common  # noqa: E402
+
+COMPARES = ("our UNet against MONAI's BasicUNet trained by the same loop, loss and augmentation for equal "
+            "training seconds, same seeds; pets foreground IoU, liver Dice, dental tooth IoU and images/s")
 
 DATASETS = {"pets": "oxford-pets", "liver": "liver-ct-2d", "dental": "dental-teeth-2d"}
-
-
-def _git() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
 
 
 def build(peer: str, num_classes: int, args):
@@ -65,16 +57,11 @@ def run_one(name: str, model_name: str, seed: int, data, env, args) -> dict:
     loss_fn = SegmentationLoss("dice_ce", ignore_index=IGNORE)
     aug = AugmentConfig(vflip=0.5 if name != "pets" else 0.0)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    # One-cycle over the time budget: the LR follows elapsed time, so both models get the same schedule.
+    # One-cycle over the time budget: the LR follows the budget used, so both models get the same schedule.
     n, b = len(xi), args.batch_size
-    seen, steps, t0 = 0, 0, time.perf_counter()
-    model.train()
-    while True:
-        elapsed = time.perf_counter() - t0
-        if elapsed >= args.budget:
-            break
-        frac = elapsed / args.budget
-        lr = args.lr * (frac / 0.1 if frac < 0.1 else 0.5 * (1 + math.cos(math.pi * (frac - 0.1) / 0.9)))
+
+    def step(fraction):
+        lr = args.lr * (fraction / 0.1 if fraction < 0.1 else 0.5 * (1 + math.cos(math.pi * (fraction - 0.1) / 0.9)))
         for g in opt.param_groups:
             g["lr"] = max(lr, args.lr * 0.01)
         idx = torch.randint(0, n, (b,), device=device)
@@ -86,28 +73,25 @@ def run_one(name: str, model_name: str, seed: int, data, env, args) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        steps += 1
-        seen += b
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    train_seconds = time.perf_counter() - t0
+
+    model.train()
+    loop = common.timed_loop(step, args.budget, synchronize=torch.cuda.synchronize if device.type == "cuda" else None)
     model.eval()
     t1 = time.perf_counter()
     with torch.no_grad(), env.autocast():
         out = predict_arrays(model, vi, vm, num_classes, batch_size=32)["metrics"]
     infer_seconds = time.perf_counter() - t1
-    return {"dataset": name, "model": model_name, "seed": seed, "params": params, "steps": steps,
-            "train_seconds": round(train_seconds, 2), "throughput": round(seen / train_seconds, 2),
-            "infer_images_per_s": round(len(vi) / infer_seconds, 2),
+    throughput = loop["steps"] * b / loop["train_seconds"]
+    return {"id": common.run_id(f"{name}/{model_name}", seed), "name": f"{name}/{model_name}",
+            "kind": "ours" if model_name == "neuralsight_unet" else "peer", "dataset": name, "model": model_name,
+            "seed": seed, "params": params, **loop, "throughput": throughput, "items_per_second": throughput,
+            "infer_images_per_s": round(len(vi) / infer_seconds, 2), "metric": "fg_iou", "value": out["fg_iou"],
             "fg_iou": out["fg_iou"], "fg_dice": out["fg_dice"], "miou": out["miou"], "mdice": out["mdice"],
             "pixel_acc": out["pixel_acc"], "train_images": n, "test_images": len(vi)}
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hardware", default="auto", help="tag for the result file: auto, cpu, h100, ...")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--seeds", type=int, default=3)
+    ap = common.parser(__doc__, COMPARES)
     ap.add_argument("--budget", type=float, default=120.0, help="training seconds per model and seed")
     ap.add_argument("--datasets", default="pets,liver,dental")
     ap.add_argument("--image-size", type=int, default=128)
@@ -116,16 +100,14 @@ def main(argv=None) -> int:
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--base-channels", type=int, default=24)
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args(argv)
 
     from neuralsight.config import TrainConfig
-    from neuralsight.engine.device import describe_hardware, hardware_tag
     from neuralsight.engine.trainer import setup
     from neuralsight.tasks.segment import DataConfig, load_data
 
     env = setup(TrainConfig(device=args.device, threads=args.threads, seed=0))
-    tag = hardware_tag(env.device) if args.hardware == "auto" else args.hardware
+    bench = common.Benchmark("segmentation", args, env.device, argv)
     runs, targets = [], []
     for name in [d for d in args.datasets.split(",") if d]:
         cfg = DataConfig(dataset=DATASETS[name], image_size=args.image_size, mask_mode="trimap")
@@ -133,42 +115,21 @@ def main(argv=None) -> int:
         for seed in range(args.seeds):
             for model_name in ("neuralsight_unet", "monai_basicunet"):
                 r = run_one(name, model_name, seed, data, env, args)
-                print(json.dumps(r), flush=True)
+                print({k: r[k] for k in ("id", "steps", "train_seconds", "fg_iou", "fg_dice", "miou")}, flush=True)
                 runs.append(r)
-        med = {m: {k: statistics.median(r[k] for r in runs if r["dataset"] == name and r["model"] == m)
-                   for k in ("fg_iou", "fg_dice", "miou", "throughput")}
-               for m in ("neuralsight_unet", "monai_basicunet")}
-        ours, peer = med["neuralsight_unet"], med["monai_basicunet"]
-        key = "fg_dice" if name == "liver" else "fg_iou"
-        q = ours[key] / max(peer[key], 1e-9)
-        s = ours["throughput"] / max(peer["throughput"], 1e-9)
-        targets.append({"name": f"{name}_{key}_ratio_vs_monai_at_equal_time", "target": ">= 1.0",
-                        "measured": round(q, 4), "met": q >= 1.0})
-        targets.append({"name": f"{name}_throughput_ratio_vs_monai", "target": ">= 1.2",
-                        "measured": round(s, 4), "met": s >= 1.2})
+        ours = [r for r in runs if r["name"] == f"{name}/neuralsight_unet"]
+        peer = [r for r in runs if r["name"] == f"{name}/monai_basicunet"]
+        key, label = {"pets": ("fg_iou", "fg_iou"), "liver": ("fg_dice", "dice"), "dental": ("fg_iou", "iou")}[name]
+        rule = ">= 1.03" if name == "pets" else ">= 1.02"
+        targets.append(common.ratio_target(f"{name}_{label}_ratio_vs_monai_{args.budget:g}s", rule, ours, peer, key=key))
+        targets.append(common.ratio_target(f"{name}_throughput_ratio_vs_monai", ">= 1.2", ours, peer,
+                                           key="throughput"))
         if name == "pets":
-            targets.append({"name": "pets_binary_iou", "target": ">= 0.90", "measured": round(ours["fg_iou"], 4),
-                            "met": ours["fg_iou"] >= 0.90})
-            targets.append({"name": "pets_trimap_miou (recorded)", "target": "n/a",
-                            "measured": round(ours["miou"], 4), "met": None})
+            targets.append(common.target_from_runs("pets_binary_iou", ">= 0.90", ours, key="fg_iou"))
         if name == "liver":
-            targets.append({"name": "liver_dice", "target": ">= 0.95", "measured": round(ours["fg_dice"], 4),
-                            "met": ours["fg_dice"] >= 0.95})
-        if name == "dental":
-            targets.append({"name": "dental_tooth_iou (recorded)", "target": "n/a",
-                            "measured": round(ours["fg_iou"], 4), "met": None})
-    hw = describe_hardware(env.device)
-    hw["loadavg"] = list(os.getloadavg())
-    hw["precision"] = env.precision
-    result = {"benchmark": "segmentation", "date": time.strftime("%Y-%m-%d %H:%M:%S"), "git": _git(),
-              "hardware": hw, "command": "python benchmarks/segmentation.py " + " ".join(argv or sys.argv[1:]),
-              "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "targets": targets, "runs": runs}
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"segmentation-{tag}.json"
-    from neuralsight.io import atomic_write_json
-
-    atomic_write_json(path, result)
+            targets.append(common.target_from_runs("liver_dice", ">= 0.95", ours, key="fg_dice"))
+    path = bench.write(targets, runs, precision=env.precision,
+                       settings={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()})
     print(f"wrote {path}")
     for t in targets:
         print(f"  {t['name']}: {t['measured']} (target {t['target']}, met {t['met']})")
@@ -176,4 +137,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    common.main(main)

@@ -111,3 +111,72 @@ def test_dice_ce_module_and_gradients():
         losses.SegmentationLoss("focal")
     with pytest.raises(ValueError, match="class_weights has 2 entries"):
         losses.dice_loss(logits, target, class_weights=[1, 2])
+
+
+# ---- the binary foreground figure (pets: pet + border merged against background) -----------------------
+
+def test_foreground_merge_by_hand_is_not_the_background_class():
+    # classes: 0 background, 1 pet, 2 border (the pets trimap order)
+    target = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2])
+    pred = torch.tensor([0, 1, 0, 1, 2, 0, 1, 2])
+    cm = metrics.confusion_matrix(pred, target, 3)
+    # merged: target fg = pixels 3..7, pred fg = 1, 3, 4, 6, 7 -> TP 4 (3, 4, 6, 7), FP 1 (1), FN 1 (5)
+    assert metrics.merge_foreground(cm).tolist() == [[2, 1], [1, 4]]
+    meter = metrics.SegmentationMeter(3)
+    meter.update(pred[None], target[None])
+    out = meter.compute(["background", "pet", "border"])
+    assert out["fg_iou"] == pytest.approx(4 / 6)
+    assert out["fg_dice"] == pytest.approx(8 / 10)
+    # the background class of the same matrix: TP 2 (0, 2), FP 1 (5), FN 1 (1) -> 2/4; pet alone: 1/5
+    assert out["iou_background"] == pytest.approx(0.5) and out["fg_iou"] != out["iou_background"]
+    assert out["iou_pet"] == pytest.approx(1 / 5) and out["fg_iou"] != out["iou_pet"]
+
+
+def test_foreground_pooled_and_per_image_means():
+    # image 0: the example above; image 1: all background, predicted so (no foreground: undefined, left
+    # out); image 2: all pet, half predicted background -> IoU 1/2
+    t0, p0 = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2]), torch.tensor([0, 1, 0, 1, 2, 0, 1, 2])
+    t1, p1 = torch.zeros(8, dtype=torch.long), torch.zeros(8, dtype=torch.long)
+    t2, p2 = torch.ones(8, dtype=torch.long), torch.tensor([1, 1, 1, 1, 0, 0, 0, 0])
+    meter = metrics.SegmentationMeter(3)
+    meter.update(torch.stack([p0, p1]), torch.stack([t0, t1]))
+    meter.update(p2[None], t2[None])
+    out = meter.compute()
+    # pooled: TP 4 + 4, FP 1, FN 1 + 4 -> 8 / 14
+    assert out["fg_iou"] == pytest.approx(8 / 14)
+    assert out["fg_iou_per_image"] == pytest.approx((4 / 6 + 1 / 2) / 2)
+    assert out["fg_dice_per_image"] == pytest.approx((8 / 10 + 2 / 3) / 2)
+    assert out["images"] == 3
+
+
+def test_two_class_foreground_is_class_one():
+    target = torch.tensor([[0, 0, 1, 1, 1, 1]])
+    pred = torch.tensor([[0, 1, 1, 1, 0, 0]])
+    meter = metrics.SegmentationMeter(2)
+    meter.update(pred, target)
+    out = meter.compute()
+    assert out["fg_iou"] == pytest.approx(out["iou_1"]) == pytest.approx(2 / 5)
+    assert out["iou_0"] == pytest.approx(1 / 4)
+
+
+def test_segmentation_metrics_match_torchmetrics():
+    from torchmetrics.classification import BinaryJaccardIndex, MulticlassF1Score, MulticlassJaccardIndex
+
+    g = torch.Generator().manual_seed(3)
+    target = torch.randint(0, 3, (4, 16, 16), generator=g)
+    noise = torch.randint(0, 3, (4, 16, 16), generator=g)
+    pred = torch.where(torch.rand(4, 16, 16, generator=g) < 0.7, target, noise)
+    target[0, :2] = 255                                                  # ignored pixels
+    meter = metrics.SegmentationMeter(3, ignore_index=255)
+    meter.update(pred, target)
+    out = meter.compute()
+    iou = MulticlassJaccardIndex(3, average=None, ignore_index=255)(pred, target)
+    dice = MulticlassF1Score(3, average=None, ignore_index=255, multidim_average="global")(pred, target)
+    assert torch.allclose(metrics.iou_per_class(meter.total).float(), iou, atol=1e-6)
+    assert torch.allclose(metrics.dice_per_class(meter.total).float(), dice, atol=1e-6)
+    merged_target = torch.where(target == 255, target, (target > 0).long())
+    fg = BinaryJaccardIndex(ignore_index=255)((pred > 0).long(), merged_target)
+    assert out["fg_iou"] == pytest.approx(float(fg), abs=1e-6)
+    # per image, foreground merged, mean over images (each image holds foreground here)
+    per = [float(BinaryJaccardIndex(ignore_index=255)((pred[i] > 0).long(), merged_target[i])) for i in range(4)]
+    assert out["fg_iou_per_image"] == pytest.approx(sum(per) / 4, abs=1e-6)

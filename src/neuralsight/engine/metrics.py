@@ -1,11 +1,20 @@
-"""Confusion-matrix segmentation metrics for N-dimensional label maps.
+"""Confusion-matrix metrics: segmentation (N-dimensional label maps), classification, bits per character.
 
-All metrics come from a ``(C, C)`` confusion matrix ``M[true, pred]`` of pixel counts, so dataset-level
-numbers are exact (pixels pooled over the whole set) and per-image numbers use the same formulas on each
-image's own matrix. A class that appears in neither the target nor the prediction has an undefined IoU
-and Dice (0/0): it is reported as NaN and left out of means, never counted as 0 or 1. Background
-(class 0 by convention) is included in the means unless ``include_background=False``; the report says
-which.
+All segmentation metrics come from a ``(C, C)`` confusion matrix ``M[true, pred]`` of pixel counts, so
+dataset-level numbers are exact (pixels pooled over the whole set) and per-image numbers use the same
+formulas on each image's own matrix. A class that appears in neither the target nor the prediction has an
+undefined IoU and Dice (0/0): it is reported as NaN and left out of means, never counted as 0 or 1.
+Background (class 0 by convention) is included in the means unless ``include_background=False``; the
+report says which.
+
+The binary foreground figure (``fg_iou``, ``fg_dice``) merges every non-background class into one
+foreground class against background (class 0), as segmentation_models_pytorch scores Oxford-IIIT Pet
+(pet + border vs background). It is computed from the merged pooled matrix (dataset level) and, beside
+it, as the mean over images of each image's merged matrix.
+
+Classification metrics (accuracy, per-class precision / recall / F1, macro means) come from the same kind
+of matrix over samples; they agree with torchmetrics' ``Multiclass*`` metrics (``average=None`` and
+``"macro"``), which the tests use as the oracle.
 """
 
 from __future__ import annotations
@@ -70,6 +79,20 @@ def dice_per_class(cm: torch.Tensor) -> torch.Tensor:
     return torch.where(den > 0, 2 * tp / den.clamp_min(1), torch.full_like(den, math.nan))
 
 
+def merge_foreground(cm: torch.Tensor) -> torch.Tensor:
+    """Merge classes ``1..C-1`` into one foreground class: ``(..., C, C)`` -> ``(..., 2, 2)``.
+
+    Row/column 0 stay background; a pixel of one foreground class predicted as another foreground
+    class counts as a true foreground pixel (pet predicted as border is still pet-vs-background right).
+    """
+    cm = cm.long()
+    bg_bg = cm[..., 0, 0]
+    bg_fg = cm[..., 0, 1:].sum(-1)                # background predicted foreground: FP
+    fg_bg = cm[..., 1:, 0].sum(-1)                # foreground predicted background: FN
+    fg_fg = cm[..., 1:, 1:].sum((-2, -1))         # TP
+    return torch.stack([torch.stack([bg_bg, bg_fg], -1), torch.stack([fg_bg, fg_fg], -1)], -2)
+
+
 def pixel_accuracy(cm: torch.Tensor) -> torch.Tensor:
     """Fraction of correctly labelled pixels (misleading alone: all-background scores high)."""
     cm = cm.double()
@@ -132,35 +155,93 @@ class SegmentationMeter:
                 "pixel_acc": pixel_accuracy(cms), "iou": iou}
 
     def compute(self, class_names: list[str] | None = None) -> dict:
-        """Dataset-level summary plus the mean of per-image mIoU (``miou_per_image``)."""
+        """Dataset-level summary, the binary foreground figures, and their per-image means.
+
+        Keys beyond :func:`summarize`: ``fg_iou`` / ``fg_dice`` (classes ``1..C-1`` merged against class 0,
+        from the pooled matrix), ``miou_per_image``, ``mdice_per_image``, ``fg_iou_per_image``,
+        ``fg_dice_per_image`` (means over images; an image with no foreground in target or prediction has
+        an undefined foreground IoU and is left out of that mean) and ``images``.
+        """
         out = summarize(self.total, class_names, self.include_background)
-        per = self.per_image()["miou"]
-        out["miou_per_image"] = float(torch.nanmean(per)) if per.numel() else math.nan
+        fg = merge_foreground(self.total)
+        out["fg_iou"] = float(iou_per_class(fg)[1])
+        out["fg_dice"] = float(dice_per_class(fg)[1])
+        per = self.per_image()
+        out["miou_per_image"] = _mean(per["miou"])
+        out["mdice_per_image"] = _mean(per["mdice"])
+        if self.images:
+            fg_images = merge_foreground(torch.stack(self.images))                    # (N, 2, 2)
+            out["fg_iou_per_image"] = _mean(iou_per_class(fg_images)[:, 1])
+            out["fg_dice_per_image"] = _mean(dice_per_class(fg_images)[:, 1])
+        else:
+            out["fg_iou_per_image"] = out["fg_dice_per_image"] = math.nan
+        out["images"] = len(self.images)
         return out
 
 
-def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
-    """Accuracy, per-class precision/recall/F1/support, macro averages, confusion matrix, most-confused pairs.
+def _mean(values: torch.Tensor) -> float:
+    """NaN-aware mean as a float; NaN when nothing is defined."""
+    return float(torch.nanmean(values)) if values.numel() else math.nan
+
+
+# ---- classification ---------------------------------------------------------------------------------
+
+def classification_from_confusion(cm, classes: list[str]) -> dict:
+    """Accuracy, per-class precision / recall / F1 / support, macro means and the most-confused pairs.
 
     Args:
-        y_true, y_pred: int ``(N,)`` arrays.
-    """
-    import numpy as np
+        cm: ``(K, K)`` sample counts, rows = true class, columns = predicted class.
+        classes: the ``K`` class names.
 
-    t = np.asarray(y_true, dtype=np.int64)
-    p = np.asarray(y_pred, dtype=np.int64)
+    A class never predicted has precision 0 and a class never present has recall 0 (torchmetrics'
+    ``zero_division=0``). Macro means average over the classes that occur in the targets or the
+    predictions (torchmetrics' convention); a class absent from both has no defined score and is left out.
+    """
+    cm = torch.as_tensor(cm, dtype=torch.int64).cpu()
     k = len(classes)
-    cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k)  # rows: true, cols: predicted
-    tp = np.diag(cm).astype(float)
-    support = cm.sum(1)
-    precision = np.divide(tp, cm.sum(0), out=np.zeros(k), where=cm.sum(0) > 0)
-    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
+    if cm.shape != (k, k):
+        raise ValueError(f"confusion matrix {tuple(cm.shape)} does not match {k} class names")
+    tp = cm.diagonal().double()
+    support, predicted = cm.sum(1).double(), cm.sum(0).double()
+    precision = torch.where(predicted > 0, tp / predicted.clamp_min(1), torch.zeros_like(tp))
+    recall = torch.where(support > 0, tp / support.clamp_min(1), torch.zeros_like(tp))
+    pr = precision + recall
+    f1 = torch.where(pr > 0, 2 * precision * recall / pr.clamp_min(1e-300), torch.zeros_like(tp))
+    seen = (support + predicted) > 0
+    n = int(cm.sum())
+
+    def macro(x: torch.Tensor) -> float:
+        return float(x[seen].mean()) if bool(seen.any()) else math.nan
+
     per_class = [{"class": classes[i], "precision": float(precision[i]), "recall": float(recall[i]),
                   "f1": float(f1[i]), "support": int(support[i])} for i in range(k)]
-    off = [(int(cm[i, j] + cm[j, i]), i, j) for i in range(k) for j in range(i + 1, k) if cm[i, j] + cm[j, i] > 0]
-    pairs = [{"a": classes[i], "b": classes[j], "a_as_b": int(cm[i, j]), "b_as_a": int(cm[j, i]), "total": n}
-             for n, i, j in sorted(off, reverse=True)[:5]]
-    return {"accuracy": float(tp.sum() / max(1, len(t))), "macro_precision": float(precision.mean()),
-            "macro_recall": float(recall.mean()), "macro_f1": float(f1.mean()), "per_class": per_class,
-            "confusion": cm.tolist(), "most_confused": pairs, "n": int(len(t))}
+    c = cm.tolist()
+    off = [(c[i][j] + c[j][i], i, j) for i in range(k) for j in range(i + 1, k) if c[i][j] + c[j][i] > 0]
+    pairs = [{"a": classes[i], "b": classes[j], "a_as_b": c[i][j], "b_as_a": c[j][i], "total": total}
+             for total, i, j in sorted(off, reverse=True)[:5]]
+    return {"accuracy": float(tp.sum()) / n if n else math.nan, "macro_precision": macro(precision),
+            "macro_recall": macro(recall), "macro_f1": macro(f1), "per_class": per_class,
+            "confusion": c, "most_confused": pairs, "n": n}
+
+
+def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
+    """:func:`classification_from_confusion` of integer labels ``y_true, y_pred (N,)`` (tensors or arrays)."""
+    t = torch.as_tensor(y_true).reshape(-1).long().cpu()
+    p = torch.as_tensor(y_pred).reshape(-1).long().cpu()
+    k = len(classes)
+    for name, v in (("y_true", t), ("y_pred", p)):
+        if v.numel() and (int(v.min()) < 0 or int(v.max()) >= k):
+            raise ValueError(f"{name} holds labels outside 0..{k - 1} ({k} class names)")
+    return classification_from_confusion(confusion_matrix(p, t, k), classes)
+
+
+# ---- language models --------------------------------------------------------------------------------
+
+def bits_per_char(nats_per_char: float) -> float:
+    """Cross-entropy in bits per character from nats per character (divide by ln 2)."""
+    return float(nats_per_char) / math.log(2)
+
+
+def perplexity(nats_per_char: float) -> float:
+    """``exp(loss)``, capped at ``exp(50)`` so a diverged model reports a large number, not an overflow."""
+    return math.exp(min(float(nats_per_char), 50.0))
