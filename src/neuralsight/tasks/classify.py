@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuralsight.config import TrainConfig, bounded, choice
+from neuralsight.data.classification import Data, Split, load_classification
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Figure, Section, Table, Text
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
@@ -77,61 +78,9 @@ class ExplainOptions:
     index: int | None = None
 
 
-# ---- data ---------------------------------------------------------------------------------------------
-
-@dataclass
-class Split:
-    x: object          # uint8 (N, C, H, W) on the device
-    y: object          # int64 (N,) on the device
-
-
-@dataclass
-class Data:
-    classes: list[str]
-    train: Split
-    val: Split
-    test: Split
-    source: str
-
-
 def load_data(cfg: DataConfig, device) -> Data:
-    """Load the dataset named in ``cfg`` as uint8 tensors on ``device``, with a seeded validation split."""
-    import numpy as np
-    import torch
-
-    if cfg.dataset == "fashion-mnist":
-        from neuralsight.data.catalog import get, locate
-        from neuralsight.data.idx import load_mnist_split
-
-        folder = locate("fashion-mnist", cfg.data_dir)
-        xtr, ytr = load_mnist_split(folder, "train")
-        xte, yte = load_mnist_split(folder, "test")
-        xtr, xte = xtr[:, None], xte[:, None]  # (N, 1, 28, 28)
-        if cfg.channels == 3:
-            xtr, xte = np.repeat(xtr, 3, 1), np.repeat(xte, 3, 1)
-        classes, source = list(get("fashion-mnist").class_names), str(folder)
-    elif cfg.dataset == "folder":
-        if not cfg.data_dir:
-            raise ConfigError("data.dataset = 'folder' needs a folder", "pass --data DIR (one sub-folder per class)")
-        from neuralsight.data.imagefolder import load_image_folder
-
-        classes, (xtr, ytr), (xte, yte) = load_image_folder(
-            cfg.data_dir, (cfg.image_size, cfg.image_size), cfg.channels or 3, cfg.test_fraction)
-        source = str(cfg.data_dir)
-    else:
-        raise ConfigError(f"data.dataset = '{cfg.dataset}' is not an image-classification dataset",
-                          "use fashion-mnist, or folder with --data DIR")
-    if cfg.train_limit:
-        xtr, ytr = xtr[: cfg.train_limit], ytr[: cfg.train_limit]
-    order = np.random.default_rng(0).permutation(len(xtr))  # the split does not move with the training seed
-    n_val = min(cfg.val_size, len(xtr) // 5) if len(xtr) > 1 else 0
-    val_idx, tr_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-
-    def split(x, y) -> Split:
-        return Split(torch.from_numpy(np.array(x, dtype=np.uint8, order="C")).to(device),
-                     torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device))
-
-    return Data(classes, split(xtr[tr_idx], ytr[tr_idx]), split(xtr[val_idx], ytr[val_idx]), split(xte, yte), source)
+    return load_classification(cfg.dataset, cfg.data_dir, device, cfg.val_size, cfg.image_size, cfg.channels,
+                               cfg.test_fraction, cfg.train_limit)
 
 
 def build_model_kwargs(cfg: ModelConfig, in_channels: int, num_classes: int, image_size, mean, std) -> dict:
