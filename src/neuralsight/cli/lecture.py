@@ -33,7 +33,6 @@ def filters(
         from neuralsight.errors import UserError
         from neuralsight.layers.conv import MODES
         from neuralsight.viz import filters as vf
-        from neuralsight.viz.classify import image_panels
 
         if mode not in MODES:
             raise UserError(f"--mode {mode} is not a convolution mode", f"choose from {', '.join(MODES)}")
@@ -44,12 +43,12 @@ def filters(
                                             mode="same" if mode == "full" else mode))
         if image is not None or dataset is not None or signal is None:
             img, title = load_gray(image, dataset, index, data)
-            panels = vf.filter_image(img, vf.kernel_list(list(kernel)), mode, stride, flip=not correlate)
-            written.append(image_panels(panels, Path(out) / "filters.png", cols=4, title=title))
+            written.append(vf.filter_figure(img, vf.kernel_list(list(kernel)), Path(out) / "filters.png", mode,
+                                            stride, flip=not correlate, title=title))
             if pool:
                 modes = [m.strip() for m in pool.split(",") if m.strip()]
-                written.append(image_panels(vf.pool_image(img, modes, pool_size), Path(out) / "filters_pool.png",
-                                            cols=len(modes) + 1, title=f"{title}: pooling"))
+                written.append(vf.pool_figure(img, modes, Path(out) / "filters_pool.png", pool_size,
+                                              title=f"{title}: pooling"))
         for p in written:
             echo(str(p))
 
