@@ -1,4 +1,5 @@
-"""The lecture's commands: ``filters`` (convolution and pooling), ``params`` (why convolution), ``position``."""
+"""The lecture's commands: ``lecture`` (every idea's figure), ``filters`` (convolution and pooling), ``params``
+(why convolution), ``position``."""
 
 from __future__ import annotations
 
@@ -128,3 +129,33 @@ def position(
         print_table(["model", "accuracy at trained positions", "accuracy at unseen positions"],
                     [[k, result["seen"][k], result["unseen"][k]] for k in result["accuracy"]])
         echo(f"figure: {png}")
+
+
+@app.command(name="lecture", rich_help_panel="The lecture")
+def lecture_command(
+    ideas: list[str] = typer.Argument(None, help="Ideas to draw (default: every one that needs no trained run); "
+                                                 "see --list."),
+    out: Path = typer.Option(Path("runs/lecture"), "--out", help="Folder for the PNGs."),
+    run: str | None = typer.Option(None, "--run", help="A classify run (path or latest) for flatten-softmax."),
+    data: Path | None = typer.Option(None, "--data", help="Folder holding the datasets (default: the catalog)."),
+    list_only: bool = typer.Option(False, "--list", help="List the ideas, their commands and figures; draw nothing."),
+):
+    """Draw the lecture's ideas: convolution, channels, pooling, dense vs conv, softmax, transposed convolution,
+    U-Net, V-Net, RNN unfolding, LSTM gates; and say which command makes the ones that need a trained run."""
+    with guard():
+        from neuralsight.lecture.ideas import IDEAS, draw, get_idea
+
+        if list_only:
+            print_table(["idea", "command", "figure"], [[i.key, i.command, i.figure] for i in IDEAS])
+            return
+        keys = list(ideas or [])
+        for key in keys:
+            get_idea(key)                          # every name checked before anything is drawn
+        rows = []
+        for key, figures in draw(keys or None, out, data, run).items():
+            idea = get_idea(key)
+            if figures:
+                rows += [[key, str(png)] for png, _ in figures]
+            else:
+                rows.append([key, f"from a trained run: `{idea.command}` writes {idea.figure}"])
+        print_table(["idea", "figure"], rows)
