@@ -187,3 +187,16 @@ def test_hippocampus_volume_shape_reads_a_real_case():
 
     name, image, _ = find_cases(folder)[0]
     assert hippocampus_volume_shape() == (tuple(nibabel.load(str(image)).shape[:3]), f"case {name}")
+
+
+def test_an_idea_that_cannot_be_drawn_says_why_and_spares_the_others(tmp_path):
+    from pathlib import Path
+
+    from neuralsight.report.sections import Figure, Text
+
+    segment_run = next((Path(__file__).parent / "fixtures" / "runs-v0.1" / "segment").iterdir())
+    res = CliRunner().invoke(app, ["lecture", "flatten-softmax", "--run", str(segment_run), "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "needs a classify run" in res.output
+    sections = lecture_sections(tmp_path, ["flatten-softmax", "transposed-convolution"], classify_run=str(segment_run))
+    assert any(isinstance(b, Text) and b.text.startswith("not drawn:") for b in sections[0].blocks)
+    assert any(isinstance(b, Figure) for b in sections[1].blocks)

@@ -318,18 +318,26 @@ def draw(keys: list[str] | None, out: Path, data_dir: Path | None = None,
 def lecture_sections(out: Path, keys: list[str] | None = None, data_dir: Path | None = None,
                      classify_run: str | None = None) -> list:
     """The lecture's figures as report sections: one per drawn idea (its point, figure and command), then a
-    table of the ideas that trained runs show, with the command that makes each."""
+    table of the ideas that trained runs show, with the command that makes each.
+
+    An idea that cannot be drawn (``classify_run`` of another image size, say) gets a section saying why, so one
+    figure never costs the report the others.
+    """
     from neuralsight.report.sections import Figure, Section, Table, Text
 
-    drawn = draw(keys, out, data_dir, classify_run)
+    ideas = [get_idea(k) for k in keys] if keys else [i for i in IDEAS if i.draw is not None]
+    ctx = Context(Path(out), data_dir, classify_run)
+    ctx.out.mkdir(parents=True, exist_ok=True)
     sections = []
-    for key, figures in drawn.items():
-        idea = get_idea(key)
-        if not figures:
+    for idea in ideas:
+        if idea.draw is None:
             continue
-        blocks = [Text(f"{idea.point}. Drawn by `{idea.command}`.", muted=True)]
-        blocks += [Figure(png, caption) for png, caption in figures]
-        sections.append(Section(f"Lecture: {idea.title}", blocks, f"lecture-{key}"))
+        blocks: list = [Text(f"{idea.point}. Drawn by `{idea.command}`.", muted=True)]
+        try:
+            blocks += [Figure(png, caption) for png, caption in idea.draw(ctx)]
+        except UserError as err:
+            blocks.append(Text(f"not drawn: {err}"))
+        sections.append(Section(f"Lecture: {idea.title}", blocks, f"lecture-{idea.key}"))
     from_runs = [i for i in IDEAS if i.draw is None]
     sections.append(Section("Lecture ideas shown by trained runs", [
         Table([[i.title, i.command, i.figure] for i in from_runs], ["idea", "command", "figure"])],
