@@ -173,6 +173,10 @@ def test_lecture_sections_draw_every_drawable_idea(tmp_path):
                                                                        "neuralsight explain CLASSIFY_RUN"}
     html = render_sections(sections)
     assert html.count("data:image/png;base64,") == len(drawable)
+    from neuralsight.report.html import write_combined
+
+    report = write_combined(tmp_path / "demo", [], extra=sections)    # how `neuralsight demo` embeds them
+    assert report.read_text().count("data:image/png;base64,") == len(drawable)
 
 
 def test_hippocampus_volume_shape_reads_a_real_case():
@@ -200,3 +204,12 @@ def test_an_idea_that_cannot_be_drawn_says_why_and_spares_the_others(tmp_path):
     sections = lecture_sections(tmp_path, ["flatten-softmax", "transposed-convolution"], classify_run=str(segment_run))
     assert any(isinstance(b, Text) and b.text.startswith("not drawn:") for b in sections[0].blocks)
     assert any(isinstance(b, Figure) for b in sections[1].blocks)
+
+
+def test_the_readme_table_comes_from_the_list_of_ideas():
+    res = CliRunner().invoke(app, ["lecture", "--list", "--markdown"])
+    assert res.exit_code == 0
+    lines = res.output.strip().splitlines()
+    assert lines[0] == "| lecture idea | command | figure |" and len(lines) == len(IDEAS) + 2
+    for idea, line in zip(IDEAS, lines[2:], strict=True):
+        assert line.startswith(f"| {idea.title} | `neuralsight ") and line.count(" | ") == 2

@@ -139,14 +139,18 @@ def lecture_command(
     run: str | None = typer.Option(None, "--run", help="A classify run (path or latest) for flatten-softmax."),
     data: Path | None = typer.Option(None, "--data", help="Folder holding the datasets (default: the catalog)."),
     list_only: bool = typer.Option(False, "--list", help="List the ideas, their commands and figures; draw nothing."),
+    markdown: bool = typer.Option(False, "--markdown", help="With --list: a Markdown table (the README's)."),
 ):
     """Draw the lecture's ideas: convolution, channels, pooling, dense vs conv, softmax, transposed convolution,
     U-Net, V-Net, RNN unfolding, LSTM gates; and say which command makes the ones that need a trained run."""
     with guard():
-        from neuralsight.lecture.ideas import IDEAS, draw, get_idea
+        from neuralsight.lecture.ideas import IDEAS, draw, get_idea, markdown_table
 
         if list_only:
-            print_table(["idea", "command", "figure"], [[i.key, i.command, i.figure] for i in IDEAS])
+            if markdown:
+                echo(markdown_table())
+            else:
+                print_table(["idea", "command", "figure"], [[i.key, i.command, i.figure] for i in IDEAS])
             return
         keys = list(ideas or [])
         for key in keys:

@@ -305,6 +305,20 @@ def get_idea(key: str) -> Idea:
     raise UserError(f"'{key}' is not a lecture idea", f"choose from {', '.join(i.key for i in IDEAS)}")
 
 
+def markdown_table() -> str:
+    """The README's table: each idea, the command that makes its figure, and the figure."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| lecture idea | command | figure |", "| --- | --- | --- |"]
+    for i in IDEAS:
+        command, _, note = i.command.partition(" (")
+        shown = f"`{command}`" + (f" ({note.rstrip(')')})" if note else "")
+        figure = i.figure if "/" in i.figure else f"runs/lecture/{i.figure}"        # the default --out
+        lines.append(f"| {cell(i.title)} | {cell(shown)} | {cell(figure)} |")
+    return "\n".join(lines)
+
+
 def draw(keys: list[str] | None, out: Path, data_dir: Path | None = None,
          classify_run: str | None = None) -> dict[str, list[tuple[Path, str]]]:
     """Draw the ideas ``keys`` (default: every drawable one) into ``out``: ``{key: [(png, caption)]}``;
