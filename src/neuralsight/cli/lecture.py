@@ -1,4 +1,5 @@
-"""The lecture's commands: ``filters`` (convolution and pooling), ``params`` (why convolution), ``position``."""
+"""The lecture's commands: ``lecture`` (every idea's figure), ``filters`` (convolution and pooling), ``params``
+(why convolution), ``position``."""
 
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ def filters(
         from neuralsight.errors import UserError
         from neuralsight.layers.conv import MODES
         from neuralsight.viz import filters as vf
-        from neuralsight.viz.classify import image_panels
 
         if mode not in MODES:
             raise UserError(f"--mode {mode} is not a convolution mode", f"choose from {', '.join(MODES)}")
@@ -44,12 +44,12 @@ def filters(
                                             mode="same" if mode == "full" else mode))
         if image is not None or dataset is not None or signal is None:
             img, title = load_gray(image, dataset, index, data)
-            panels = vf.filter_image(img, vf.kernel_list(list(kernel)), mode, stride, flip=not correlate)
-            written.append(image_panels(panels, Path(out) / "filters.png", cols=4, title=title))
+            written.append(vf.filter_figure(img, vf.kernel_list(list(kernel)), Path(out) / "filters.png", mode,
+                                            stride, flip=not correlate, title=title))
             if pool:
                 modes = [m.strip() for m in pool.split(",") if m.strip()]
-                written.append(image_panels(vf.pool_image(img, modes, pool_size), Path(out) / "filters_pool.png",
-                                            cols=len(modes) + 1, title=f"{title}: pooling"))
+                written.append(vf.pool_figure(img, modes, Path(out) / "filters_pool.png", pool_size,
+                                              title=f"{title}: pooling"))
         for p in written:
             echo(str(p))
 
@@ -129,3 +129,37 @@ def position(
         print_table(["model", "accuracy at trained positions", "accuracy at unseen positions"],
                     [[k, result["seen"][k], result["unseen"][k]] for k in result["accuracy"]])
         echo(f"figure: {png}")
+
+
+@app.command(name="lecture", rich_help_panel="The lecture")
+def lecture_command(
+    ideas: list[str] = typer.Argument(None, help="Ideas to draw (default: every one that needs no trained run); "
+                                                 "see --list."),
+    out: Path = typer.Option(Path("runs/lecture"), "--out", help="Folder for the PNGs."),
+    run: str | None = typer.Option(None, "--run", help="A classify run (path or latest) for flatten-softmax."),
+    data: Path | None = typer.Option(None, "--data", help="Folder holding the datasets (default: the catalog)."),
+    list_only: bool = typer.Option(False, "--list", help="List the ideas, their commands and figures; draw nothing."),
+    markdown: bool = typer.Option(False, "--markdown", help="With --list: a Markdown table (the README's)."),
+):
+    """Draw the lecture's ideas: convolution, channels, pooling, dense vs conv, softmax, transposed convolution,
+    U-Net, V-Net, RNN unfolding, LSTM gates; and say which command makes the ones that need a trained run."""
+    with guard():
+        from neuralsight.lecture.ideas import IDEAS, draw, get_idea, markdown_table
+
+        if list_only:
+            if markdown:
+                echo(markdown_table())
+            else:
+                print_table(["idea", "command", "figure"], [[i.key, i.command, i.figure] for i in IDEAS])
+            return
+        keys = list(ideas or [])
+        for key in keys:
+            get_idea(key)                          # every name checked before anything is drawn
+        rows = []
+        for key, figures in draw(keys or None, out, data, run).items():
+            idea = get_idea(key)
+            if figures:
+                rows += [[key, str(png)] for png, _ in figures]
+            else:
+                rows.append([key, f"from a trained run: `{idea.command}` writes {idea.figure}"])
+        print_table(["idea", "figure"], rows)
