@@ -106,6 +106,7 @@ def demo(out: Path | None = typer.Option(None, "--out", help="Runs root (default
                                             help="Exit 0 even when a task was skipped for missing data.")):
     """Run every task with its quick preset(s) and write one combined report.html."""
     with guard():
+        from neuralsight.engine import progress
         from neuralsight.errors import MissingData, UserError
         from neuralsight.report.html import write_combined
         from neuralsight.tasks.base import Interrupted, get_task, list_tasks, train
@@ -145,7 +146,12 @@ def demo(out: Path | None = typer.Option(None, "--out", help="Runs root (default
                     continue
                 entries.append({**entry, "status": "ok", "run": str(run_dir), "headline": headline_line(run_dir),
                                 "seconds": time.time() - t0, "sections": t.report(run_dir)})
-        path = write_combined(demo_dir, entries)
+        from neuralsight.lecture.ideas import lecture_sections
+
+        classify_run = next((e["run"] for e in entries if e["task"] == "classify" and e["status"] == "ok"), None)
+        with progress.status("drawing the lecture figures"):
+            lecture = lecture_sections(demo_dir / "lecture", classify_run=classify_run)
+        path = write_combined(demo_dir, entries, extra=lecture)
         print_table(["run", "status", "headline / reason", "time (s)"],
                     [[e["label"], e["status"], e.get("headline") or e.get("reason", ""), f"{e['seconds']:.1f}"]
                      for e in entries])

@@ -93,34 +93,6 @@ def top_losses(images, labels, preds, probs, losses, classes: list[str], path: P
     return save(fig, path)
 
 
-def image_panels(panels: list[tuple[str, object]], path: Path, cols: int = 4, cmap: str = "gray",
-                 title: str = "") -> Path:
-    """A grid of 2D arrays, each with a title (e.g. ``"sobel_x: 28x28 -> 26x26 (valid 3x3)"``)."""
-    import math
-
-    import numpy as np
-
-    n = len(panels)
-    cols = min(cols, n)
-    rows = math.ceil(n / cols)
-    p = plt()
-    fig, axes = p.subplots(rows, cols, figsize=(cols * 3.0, rows * 3.2), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        if k >= n:
-            ax.axis("off")
-            continue
-        name, arr = panels[k]
-        arr = np.asarray(arr, dtype=np.float32)
-        ax.imshow(arr, cmap=cmap, interpolation="nearest")
-        ax.set_title(name, fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return save(fig, path)
-
-
 def classify_figures(fig_dir: Path, images, labels, out: dict, confusion, classes: list[str], seed: int = 0,
                      prefix: str = "") -> dict:
     """Confusion matrix, prediction gallery and top losses of one split as PNGs (``prefix`` + name).
