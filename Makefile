@@ -10,6 +10,10 @@ ifneq ($(wildcard $(SHARED_DATA)),)
 export NEURALSIGHT_DATA ?= $(SHARED_DATA)
 endif
 export MPLBACKEND ?= Agg
+# The catalog datasets the test suite reads (tests/test_setup.py keeps this list in step with the tests).
+# `make test` fetches those that are missing; `make demo` fetches what the demo trains on.
+TEST_DATASETS := fashion-mnist romeo-juliet oxford-pets msd-hippocampus covid-hu dental-teeth-2d dental-xray \
+                 kits19-kidney-2d-mini
 
 .PHONY: demo test bench lint install clean
 
@@ -25,11 +29,17 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# Missing data is fetched first (Debian's package as root, else the exact sudo line, else the checksummed
+# download); a dataset that cannot be had stops here with the reason, before any training.
 demo: $(STAMP)
+	$(VENV)/bin/neuralsight data fetch --demo
 	$(VENV)/bin/neuralsight demo
 
+# A dataset that cannot be had does not stop the suite: the tests that need it skip and say why.
 # pytest exits 5 when it collects no tests (an empty selection); that is not a failure of the code.
 test: $(STAMP)
+	$(VENV)/bin/neuralsight data fetch --no-progress $(TEST_DATASETS) \
+	  || echo "make test: some datasets could not be fetched (reasons above); the tests that need them will skip"
 	$(PY) -m pytest -q || [ $$? -eq 5 ]
 
 # Every benchmark script (benchmarks/common.py is their shared helper, not a benchmark).

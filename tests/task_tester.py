@@ -35,6 +35,31 @@ def broken_file(folder: Path, name: str) -> Path:
     return path
 
 
+def check_app_predict(run: Path, inputs: list[Path], rows: list[dict], options: dict) -> None:
+    """The app shows what `predict` computes for the first good input: the rows as a table, every image output,
+    the first CSV output as a table, and every output (and the table, as results.csv) for download."""
+    from neuralsight import app as ui
+
+    good = [p for p in inputs if not p.name.startswith("broken")][:1]
+    work = ui.Workspace()
+    try:
+        shown = ui.run_predict(str(run), str(good[0]) if good else None, work, **options)
+        assert shown.headers and shown.rows and not shown.message.startswith("error"), shown.message
+        where = str(good[0]) if good else ""
+        expected = [Path(v).suffixes for r in rows if "error" not in r and (not where or r["input"].startswith(where))
+                    for v in (r.get("outputs") or {}).values()]  # names may follow the number of inputs
+        files = {Path(f).name for f in shown.files}
+        assert "results.csv" in files and len(files) == len(shown.files) == len(expected) + 1, (files, expected)
+        assert sorted(Path(f).suffixes for f in files - {"results.csv"}) == sorted(expected), (files, expected)
+        assert all(Path(f).is_file() for f in shown.files)
+        assert {Path(p).name for p, _ in shown.images} == {n for n in files if n.endswith(".png")}
+        if any(n.endswith(".csv") and n != "results.csv" for n in files):
+            assert shown.table_name and shown.table_headers and shown.table_rows, shown
+    finally:
+        work.close()
+    assert not work.root.exists()
+
+
 def run_case(name: str, case: Case, tmp_path: Path) -> dict:
     """Train, evaluate, predict, report and explain one task; returns what each step gave (for extra checks)."""
     from typer.testing import CliRunner
@@ -54,6 +79,8 @@ def run_case(name: str, case: Case, tmp_path: Path) -> dict:
     assert head["name"] and isinstance(head["value"], float) and head["split"] in ("val", "test")
     assert set(summary["metrics"]) == {"val", "test"} and summary["metrics"][head["split"]]
     assert summary["fit"]["stopped_by"] in ("steps", "epochs", "budget", "early_stop")
+    unit = summary["fit"]["item_unit"]
+    assert unit and unit != "items", "the task's TrainTask must say what an item is (item_unit)"
     out = {"run": run, "summary": summary, "eval": {}}
 
     for split in case.splits:
@@ -84,11 +111,16 @@ def run_case(name: str, case: Case, tmp_path: Path) -> dict:
         broken = [p for p in inputs if p.name.startswith("broken")]
         assert len(bad) == len(broken) and all(str(b) in r["error"] for b, r in zip(broken, bad, strict=True))
     out["predict"] = rows
+    check_app_predict(run, inputs, rows, case.predict_options)
 
     (run / "report.html").unlink()
     res = runner.invoke(app, ["report", str(run)])
     assert res.exit_code == 0, res.output
     assert report_ok(run)
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert f"{unit}/s" in html  # the throughput says what it counts
+    for name, metric_unit in summary["fit"]["metric_units"].items():
+        assert f"{name} ({metric_unit})" in html, (name, metric_unit)
 
     if hasattr(task, "explain"):
         options = parse_options(task.ExplainOptions, case.explain_options, "explain", name)

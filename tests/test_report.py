@@ -131,3 +131,56 @@ def test_report_ok_sees_a_blank_or_broken_figure(tmp_path):
         report_ok(tmp_path)
     html.write_text("<p>no figures</p>")
     assert not report_ok(tmp_path)
+
+
+# ---- training curves (issue 10 item 18) and units (item 9) ----------------------------------------------
+
+TAB_BLUE, TAB_ORANGE = (31, 119, 180), (255, 127, 14)
+
+
+def _pixels(path: Path, colour=None, tolerance: int = 40, half: str = "") -> int:
+    """Pixels of ``colour`` (or, with None, strongly coloured pixels: not white, grey or black)."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    if half:
+        rgb = rgb[:, rgb.shape[1] // 2:] if half == "right" else rgb[:, :rgb.shape[1] // 2]
+    if colour is None:
+        return int(((rgb.max(-1) - rgb.min(-1)) > 80).sum())
+    return int((np.abs(rgb - np.array(colour)).sum(-1) < tolerance).sum())
+
+
+def test_a_reports_train_and_validation_loss_have_different_colours(toy_run):
+    curves = toy_run / "figures" / "training_curves.png"
+    assert _pixels(curves, TAB_BLUE) > 200 and _pixels(curves, TAB_ORANGE) > 200  # the train line, the val line
+
+
+def test_a_single_evaluation_is_drawn_visibly(tmp_path):
+    from neuralsight.viz.figures import training_curves
+
+    records = [{"kind": "train", "step": 2, "loss": 1.0}, {"kind": "train", "step": 4, "loss": 0.8},
+               {"kind": "eval", "step": 4, "val_loss": 0.9, "val_acc": 0.3}]
+    path = training_curves(records, tmp_path / "curves.png")
+    assert png_nonblank(path)
+    assert _pixels(path, TAB_ORANGE, half="left") > 100       # the one validation loss: a large marker
+    assert _pixels(path, half="right") > 200                  # the metrics panel: not an empty frame
+
+
+def test_report_names_the_units_and_splits(app, tmp_path, monkeypatch):
+    import toy_task
+
+    monkeypatch.setattr(toy_task.ToyTask, "item_unit", "samples", raising=False)
+    monkeypatch.setattr(toy_task.ToyTask, "metric_units", {"val_loss": "squared error"}, raising=False)
+    result = runner.invoke(app, ["train", "toy", "--out", str(tmp_path), "--steps", "8", "--precision", "fp32",
+                                 "--device", "cpu", "--set", "train.eval_every=4"])
+    assert result.exit_code == 0, result.output
+    run_dir = next(tmp_path.glob("toy/*"))
+    fit = json.loads((run_dir / "summary.json").read_text())["fit"]
+    assert fit["item_unit"] == "samples" and fit["metric_units"] == {"val_loss": "squared error"}
+    html = (run_dir / "report.html").read_text()
+    assert re.search(r"throughput<b>[\d,]+ samples/s</b>", html)
+    assert "val_loss (squared error), validation split" in html                 # the headline
+    assert "<td>val_loss (squared error)</td>" in html                          # the final metrics
+    assert "<th>val_loss (squared error)</th>" in html                          # the evaluations table
+    assert "val_loss in squared error" in html                                  # the curves' caption

@@ -63,6 +63,36 @@ def echo(text: str = "") -> None:
     typer.echo(text)
 
 
+def is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed file
+        return False
+
+
+@contextlib.contextmanager
+def training_progress(flag: bool | None):
+    """How ``train`` and ``demo`` report while they work, from ``--progress/--no-progress`` and the streams.
+
+    ``--no-progress``: nothing. Otherwise, when standard output is not a terminal (``| tee log``, ``> log``,
+    nohup, CI, a batch scheduler's log file), one plain line per evaluation and per long step goes to stdout,
+    next to the headline and the run directory printed at the end, because stdout is the stream such logs
+    keep (``| tee`` sees nothing of stderr). On a terminal, the engine's default: a live bar on stderr (plain
+    lines when stderr itself is redirected). Commands that print data (``eval --json``, ``runs``, ``predict``)
+    never take this path; their progress stays on stderr.
+    """
+    from neuralsight.engine import progress
+
+    if flag is False:
+        progress.set_mode("off")
+    elif not is_terminal(sys.stdout):
+        progress.set_mode("plain", stream=sys.stdout)
+    try:
+        yield
+    finally:
+        progress.set_mode("auto")
+
+
 def format_value(value) -> str:
     """A cell: floats to 4 significant decimals, lists of dicts and dicts folded to one short line."""
     if isinstance(value, bool) or value is None:
@@ -82,7 +112,7 @@ def print_table(headers: list[str], rows: list[list], file=None) -> None:
     file = file or sys.stdout
     cells = [[format_value(c) for c in r] for r in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    bold = file.isatty()
+    bold = is_terminal(file)
 
     def line(parts: list[str]) -> str:
         return "  ".join(p.ljust(w) for p, w in zip(parts, widths, strict=True)).rstrip()

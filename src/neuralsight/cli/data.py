@@ -1,4 +1,4 @@
-"""``neuralsight data list | verify NAME | fetch NAME``: what data is where, check it, get it."""
+"""``neuralsight data list | verify NAME | fetch NAME... [--demo]``: what data is where, check it, get it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from neuralsight.cli.core import app, echo, guard, note, print_table
+from neuralsight.cli.core import app, echo, err, guard, note, print_table
 
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: where they are, fetch them, verify them.")
 app.add_typer(data_app, name="data", rich_help_panel="Data and app")
@@ -75,26 +75,68 @@ def verify(name: str = typer.Argument(..., help="Dataset name (see `neuralsight 
 
 
 @data_app.command("fetch")
-def fetch(name: str = typer.Argument(..., help="Dataset name (see `neuralsight data list`)."),
-          force: bool = typer.Option(False, "--force", help="Download even if a copy is found."),
+def fetch(names: list[str] = typer.Argument(None, help="Dataset names (see `neuralsight data list`)."),
+          demo: bool = typer.Option(False, "--demo", help="Also every dataset `neuralsight demo` trains on "
+                                                          "(what `make demo` runs first)."),
+          force: bool = typer.Option(False, "--force", help="Download into the cache even where a copy is found."),
           timeout: float = typer.Option(30.0, "--timeout", help="Seconds a connection may stay silent."),
           progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")):
-    """Download a dataset into ~/.cache/neuralsight/NAME (or $NEURALSIGHT_CACHE/NAME), resumable."""
-    with guard():
-        from neuralsight.data import catalog
-        from neuralsight.data.download import fetch_dataset
-        from neuralsight.errors import DataError
-        from neuralsight.io import cache_dir
+    """Get the datasets that are missing; a copy already found is left as it is.
 
-        entry = catalog.get(name)
-        found = catalog.find(name)
-        if found is not None and not force:
-            echo(f"{name} is already at {found} (use --force to download into the cache anyway)")
-            return
-        if not entry.downloads:
-            raise DataError(catalog.missing_message(name), "this dataset has no direct download")
-        try:
-            target = fetch_dataset(entry, cache_dir(name), progress=progress, timeout=timeout)
-        except DataError as e:
-            raise DataError(catalog.missing_message(name, download_error=e.message), e.hint) from None
-        echo(f"{name}: {target}")
+    A dataset with a Debian package (Fashion-MNIST: dataset-fashion-mnist) is installed with apt-get when this
+    runs as root on a machine with apt; as another user the exact `sudo apt-get install` line is printed.
+    Otherwise, or when that fails, the catalog's checksummed, resumable download goes into
+    ~/.cache/neuralsight/NAME (or $NEURALSIGHT_CACHE/NAME). Exit code 2 when any dataset could not be had
+    (each one's reason on its own line); the others are still fetched.
+    """
+    with guard():
+        from neuralsight.cli.train import demo_datasets
+        from neuralsight.data import catalog
+        from neuralsight.errors import UserError
+
+        wanted = list(dict.fromkeys([*(names or []), *(demo_datasets() if demo else [])]))
+        if not wanted:
+            raise UserError("name the datasets to fetch, or pass --demo", "e.g. neuralsight data fetch oxford-pets")
+        for name in wanted:
+            catalog.get(name)  # an unknown name fails before anything is fetched
+        failures = []
+        for name in wanted:
+            try:
+                _fetch_one(name, force, timeout, progress)
+            except UserError as e:
+                failures.append(e)
+        for e in failures:
+            err(str(e))
+        if failures:
+            raise typer.Exit(2)
+
+
+def _fetch_one(name: str, force: bool, timeout: float, progress: bool) -> None:
+    """Find, install or download one dataset and say which; a DataError when it cannot be had."""
+    from neuralsight.data import catalog
+    from neuralsight.data.download import fetch_dataset
+    from neuralsight.errors import DataError
+    from neuralsight.io import cache_dir
+
+    entry = catalog.get(name)
+    found = catalog.find(name)
+    if found is not None and not force:
+        echo(f"{name} is already at {found}")
+        return
+    if entry.system_package and not force:
+        presence = catalog.ensure_present(name, download=True, progress=progress, timeout=timeout)
+        how = {"apt": f"installed with `{' '.join(presence.commands[-1])}`" if presence.commands else "installed",
+               "download": "downloaded"}.get(presence.how, presence.how)
+        echo(f"{name}: {how}: {presence.folder}")
+        for line in presence.notes:
+            echo(f"  {line}")
+        if presence.advice:
+            echo(f"  a system-wide copy for every user instead: {presence.advice}")
+        return
+    if not entry.downloads:
+        raise DataError(catalog.missing_message(name), "this dataset has no direct download")
+    try:  # a dataset without a system package: the download, whose errors say how to resume it
+        target = fetch_dataset(entry, cache_dir(name), progress=progress, timeout=timeout)
+    except DataError as e:
+        raise DataError(catalog.missing_message(name, download_error=e.message), e.hint) from None
+    echo(f"{name}: downloaded: {target}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from neuralsight.cli.core import app, echo, guard, note, print_table
+from neuralsight.cli.core import app, echo, guard, note, print_table, training_progress
 
 train_app = typer.Typer(no_args_is_help=True, help="Train a model; writes runs/<task>/<stamp>-<name>/.")
 app.add_typer(train_app, name="train", rich_help_panel="Train")
@@ -48,6 +48,13 @@ def headline_line(run_dir: Path) -> str:
     return f"{head.get('name')} {value:.4f}{split}"
 
 
+MAX_TIME_HELP = ("Wall-clock budget (s) of the training loop with its validation evaluations and saves, which "
+                 "end within 2 % of it; loading data, the final test evaluation and the report come on top. "
+                 "Alone, the LR schedule spans it.")
+PROGRESS_HELP = ("Live bar on a terminal; when stdout is not a terminal (| tee, > log, nohup, CI), one plain line "
+                 "per evaluation on stdout. --no-progress: silent.")
+
+
 def _make_train_command(task_name: str):
     def command(
         config: Path | None = typer.Option(None, "--config", help="TOML config file (over the preset)."),
@@ -58,8 +65,7 @@ def _make_train_command(task_name: str):
         data: Path | None = typer.Option(None, "--data", help="Folder holding the data (overrides lookup)."),
         epochs: int | None = typer.Option(None, "--epochs"),
         steps: int | None = typer.Option(None, "--steps", help="Optimizer steps (overrides epochs)."),
-        max_time: float | None = typer.Option(
-            None, "--max-time", help="Wall-clock budget in seconds; alone, the LR schedule spans it."),
+        max_time: float | None = typer.Option(None, "--max-time", help=MAX_TIME_HELP),
         batch_size: int | None = typer.Option(None, "--batch-size"),
         lr: float | None = typer.Option(None, "--lr"),
         device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
@@ -70,11 +76,11 @@ def _make_train_command(task_name: str):
         resume: Path | None = typer.Option(None, "--resume", help="Continue a run directory."),
         name: str | None = typer.Option(None, "--name", help="Run name (default: from the data or the preset)."),
         out: Path | None = typer.Option(None, "--out", help="Runs root folder (default: runs/)."),
-        progress: bool | None = typer.Option(None, "--progress/--no-progress"),
+        progress: bool | None = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
     ):
         from neuralsight.tasks.base import train
 
-        with guard():
+        with guard(), training_progress(progress):
             overrides = list(set_) + shortcut_overrides(
                 epochs=epochs, steps=steps, max_time=max_time, batch_size=batch_size, lr=lr, device=device,
                 precision=precision, compile=compile, seed=seed, deterministic=deterministic, progress=progress,
@@ -98,18 +104,49 @@ def register_train_commands(only: tuple[str, ...] | None = None) -> None:
         train_app.command(name, help=get_task(name).help)(_make_train_command(name))
 
 
+def demo_plan(tasks: list[str] | tuple = ()) -> list[tuple[str, str, str]]:
+    """``(task, preset, label)`` of every run ``neuralsight demo`` makes (each task's demo presets, else its
+    default preset), in order."""
+    from neuralsight.tasks.base import get_task, list_tasks
+
+    plan = []
+    for name in list(tasks) or list_tasks():
+        t = get_task(name)
+        for preset in getattr(t, "demo_presets", None) or (t.preset,):
+            plan.append((name, preset, name if preset == t.preset else f"{name} ({preset})"))
+    return plan
+
+
+def demo_datasets(tasks: list[str] | tuple = ()) -> list[str]:
+    """The catalog datasets the demo's runs train on (``make demo`` fetches them first)."""
+    from neuralsight.data.catalog import CATALOG
+    from neuralsight.tasks.base import get_task, resolve_config
+
+    names: list[str] = []
+    for task, preset, _ in demo_plan(tasks):
+        dataset = getattr(getattr(resolve_config(get_task(task), preset, quick=True), "data", None), "dataset", None)
+        if dataset in CATALOG and dataset not in names:
+            names.append(dataset)
+    return names
+
+
 @app.command(rich_help_panel="Train")
 def demo(out: Path | None = typer.Option(None, "--out", help="Runs root (default: runs/)."),
          task: list[str] = typer.Option([], "--task", help="Only these tasks (repeatable)."),
          device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
          allow_missing: bool = typer.Option(False, "--allow-missing",
-                                            help="Exit 0 even when a task was skipped for missing data.")):
-    """Run every task with its quick preset(s) and write one combined report.html."""
-    with guard():
-        from neuralsight.engine import progress
+                                            help="Exit 0 even when a task was skipped for missing data."),
+         progress: bool | None = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP)):
+    """Run every task with its quick preset(s) and write one combined report.html.
+
+    Exit code 2 (after the table) when a task was skipped because its data is missing (`make demo` fetches
+    it first: `neuralsight data fetch --demo`), 1 when a task failed.
+    """
+    with guard(), training_progress(progress):
+        from neuralsight.engine import progress as report_progress
         from neuralsight.errors import MissingData, UserError
         from neuralsight.report.html import write_combined
-        from neuralsight.tasks.base import Interrupted, get_task, list_tasks, train
+        from neuralsight.tasks.base import Interrupted, get_task, train
 
         root = Path(out) if out is not None else Path("runs")
         demo_dir = root / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -119,37 +156,34 @@ def demo(out: Path | None = typer.Option(None, "--out", help="Runs root (default
             demo_dir = root / f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{n}"
         demo_dir.mkdir(parents=True)
         entries = []
-        for name in list(task) or list_tasks():
-            t = get_task(name)
-            for preset in getattr(t, "demo_presets", None) or (t.preset,):
-                label = name if preset == t.preset else f"{name} ({preset})"
-                note(f"demo: {label}", style="bold")
-                t0 = time.time()
-                entry = {"task": name, "preset": preset, "label": label, "key": label.replace(" ", "-")
-                         .replace("(", "").replace(")", "")}
-                overrides = [f"train.device={_toml(device)}"] if device else []
-                try:
-                    run_dir = train(name, preset=preset, overrides=overrides, quick=True, out=demo_dir)
-                except MissingData as e:
-                    entries.append({**entry, "status": "skipped", "reason": str(e), "seconds": time.time() - t0})
-                    note(f"demo: {label} skipped: {e}")
-                    continue
-                except Interrupted:
-                    raise
-                except Exception as e:  # noqa: BLE001 - one broken task must not hide the others' results
-                    if not isinstance(e, UserError):
-                        import traceback
+        for name, preset, label in demo_plan(task):
+            report_progress.line(f"demo: {label}")
+            t0 = time.time()
+            entry = {"task": name, "preset": preset, "label": label, "key": label.replace(" ", "-")
+                     .replace("(", "").replace(")", "")}
+            overrides = [f"train.device={_toml(device)}"] if device else []
+            try:
+                run_dir = train(name, preset=preset, overrides=overrides, quick=True, out=demo_dir)
+            except MissingData as e:
+                entries.append({**entry, "status": "skipped", "reason": str(e), "seconds": time.time() - t0})
+                note(f"demo: {label} skipped: {e}")
+                continue
+            except Interrupted:
+                raise
+            except Exception as e:  # noqa: BLE001 - one broken task must not hide the others' results
+                if not isinstance(e, UserError):
+                    import traceback
 
-                        traceback.print_exc()
-                    entries.append({**entry, "status": "failed", "reason": f"{type(e).__name__}: {e}",
-                                    "seconds": time.time() - t0})
-                    continue
-                entries.append({**entry, "status": "ok", "run": str(run_dir), "headline": headline_line(run_dir),
-                                "seconds": time.time() - t0, "sections": t.report(run_dir)})
+                    traceback.print_exc()
+                entries.append({**entry, "status": "failed", "reason": f"{type(e).__name__}: {e}",
+                                "seconds": time.time() - t0})
+                continue
+            entries.append({**entry, "status": "ok", "run": str(run_dir), "headline": headline_line(run_dir),
+                            "seconds": time.time() - t0, "sections": get_task(name).report(run_dir)})
         from neuralsight.lecture.ideas import lecture_sections
 
         classify_run = next((e["run"] for e in entries if e["task"] == "classify" and e["status"] == "ok"), None)
-        with progress.status("drawing the lecture figures"):
+        with report_progress.status("drawing the lecture figures"):
             lecture = lecture_sections(demo_dir / "lecture", classify_run=classify_run)
         path = write_combined(demo_dir, entries, extra=lecture)
         print_table(["run", "status", "headline / reason", "time (s)"],
@@ -160,6 +194,6 @@ def demo(out: Path | None = typer.Option(None, "--out", help="Runs root (default
             raise typer.Exit(1)
         skipped = [e["label"] for e in entries if e["status"] == "skipped"]
         if skipped and not allow_missing:
-            note(f"demo: {', '.join(skipped)} skipped for missing data (fetch it with `neuralsight data fetch NAME`, "
+            note(f"demo: {', '.join(skipped)} skipped for missing data (fetch it with `neuralsight data fetch --demo`, "
                  "or pass --allow-missing)")
             raise typer.Exit(2)

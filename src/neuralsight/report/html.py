@@ -147,18 +147,29 @@ def _kpi(label: str, value: str) -> str:
     return f'<div class="kpi">{esc(label)}<b>{esc(value)}</b></div>'
 
 
-def _scalar_rows(metrics: dict) -> list[list]:
-    return [[k, v] for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+def _scalar_rows(metrics: dict, units: dict | None = None) -> list[list]:
+    return [[with_unit(k, units), v] for k, v in metrics.items() if isinstance(v, (int, float))
+            and not isinstance(v, bool)]
+
+
+def with_unit(name: str, units: dict | None) -> str:
+    """``val_loss (nats/char)``: a metric's name with the unit the task declares for it (``fit.metric_units``)."""
+    unit = (units or {}).get(name)
+    return f"{name} ({unit})" if unit else name
+
+
+SPLIT_NAMES = {"val": "validation split", "test": "test split", "train": "training split"}
 
 
 def overview(run_dir: Path, task_name: str, summary: dict) -> Section:
     """Headline, fit statistics, hardware, and the final metrics by split."""
     kpis = []
     head = summary.get("headline") or {}
-    if head:
-        split = f" ({head['split']})" if head.get("split") else ""
-        kpis.append(_kpi(f"{head.get('name', '')}{split}", fmt(head.get("value"))))
     fit = summary.get("fit") or {}
+    units = fit.get("metric_units") or {}
+    if head:
+        split = f", {SPLIT_NAMES.get(head['split'], head['split'])}" if head.get("split") else ""
+        kpis.append(_kpi(f"{with_unit(head.get('name', ''), units)}{split}", fmt(head.get("value"))))
     if fit:
         kpis.append(_kpi("training time", f"{fit.get('train_seconds', 0):.1f} s"))
         kpis.append(_kpi("steps", str(fit.get("step", 0))))
@@ -182,11 +193,11 @@ def overview(run_dir: Path, task_name: str, summary: dict) -> Section:
     if isinstance(metrics.get("val"), dict) or isinstance(metrics.get("test"), dict):
         for split, note in (("val", "validation split: chooses the checkpoint"),
                             ("test", "test split: evaluated once, by the best checkpoint")):
-            rows = _scalar_rows(metrics.get(split) or {})
+            rows = _scalar_rows(metrics.get(split) or {}, units)
             if rows:
                 blocks.append(Table(rows, ["metric", "value"], title=f"Final metrics, {note}"))
     else:  # written before summaries kept the splits apart
-        rows = _scalar_rows(metrics)
+        rows = _scalar_rows(metrics, units)
         if rows:
             blocks.append(Table(rows, ["metric", "value"], title="Final metrics (split not recorded by this run)"))
     return Section("Overview", blocks, "overview")
@@ -194,23 +205,26 @@ def overview(run_dir: Path, task_name: str, summary: dict) -> Section:
 
 def common_sections(run_dir: Path) -> list[Section]:
     """Training curves, the evaluation log and the resolved config of a run directory."""
-    from neuralsight.engine.runs import read_metrics
+    from neuralsight.engine.runs import read_metrics, read_summary
     from neuralsight.viz.figures import training_curves
 
     run_dir = Path(run_dir)
     out = []
     records = read_metrics(run_dir)
+    units = (read_summary(run_dir).get("fit") or {}).get("metric_units") or {}
     curve = training_curves(records, run_dir / "figures" / "training_curves.png")
     if curve is not None:
-        out.append(Section("Training curves", [Figure(curve, "training loss and validation metrics by step")],
-                           "curves"))
+        caption = "training loss (blue) and validation metrics by step"
+        if units:
+            caption += "; units: " + ", ".join(f"{k} in {v}" for k, v in units.items())
+        out.append(Section("Training curves", [Figure(curve, caption)], "curves"))
     evals = [r for r in records if r.get("kind") == "eval"]
     if evals:
         names = sorted({k for r in evals for k, v in r.items()
                         if k not in ("kind", "step", "epoch", "time") and isinstance(v, (int, float))})
         rows = [[r.get("step"), r.get("epoch"), *[r.get(k, "") for k in names]] for r in evals[-30:]]
         blocks: list = [Text(f"last {len(rows)} of {len(evals)} evaluations", muted=True)] if len(evals) > 30 else []
-        blocks.append(Table(rows, ["step", "epoch", *names], sortable=True))
+        blocks.append(Table(rows, ["step", "epoch", *[with_unit(k, units) for k in names]], sortable=True))
         out.append(Section("Evaluations (validation split)", blocks, "evaluations"))
     cfg = run_dir / "config.toml"
     if cfg.is_file():

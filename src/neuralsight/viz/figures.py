@@ -28,42 +28,66 @@ def save(fig, path: Path, dpi: int = 110) -> Path:
     return path
 
 
+TRAIN_COLOUR = "tab:blue"
+# Validation series never take the training loss's blue: losses in warm colours, other metrics in the rest.
+LOSS_COLOURS = ("tab:orange", "tab:red", "tab:brown", "tab:pink")
+METRIC_COLOURS = ("tab:green", "tab:purple", "tab:olive", "tab:cyan", "tab:gray", "tab:orange", "tab:red")
+
+
+def _marker_size(n_points: int) -> float:
+    """Markers that stay visible when a quick run has evaluated once or twice."""
+    return 7.0 if n_points <= 3 else 3.0
+
+
+def _plot_series(ax, evals: list[dict], names: list[str], colours: tuple[str, ...]) -> None:
+    for i, name in enumerate(names):
+        pts = [(r["step"], r[name]) for r in evals if name in r]
+        steps, values = zip(*pts, strict=True)
+        ax.plot(steps, values, marker="o", ms=_marker_size(len(pts)), lw=1.5, color=colours[i % len(colours)],
+                label=name)
+        if len(pts) == 1:  # one evaluation: say its value, so the chart is not an empty frame with a dot
+            ax.annotate(f"{values[0]:.4g}", (steps[0], values[0]), xytext=(-8, 8), textcoords="offset points",
+                        ha="right", fontsize=8, color=colours[i % len(colours)])
+
+
 def training_curves(records: list[dict], path: Path, title: str = "") -> Path | None:
-    """Train loss and every evaluated metric against the step; None when nothing was logged."""
+    """Train loss (blue) and every validation metric (other colours, markers) against the step.
+
+    Left: the training loss and the validation losses; right: the other validation metrics. A run that
+    evaluated once draws that point large and labelled. None when nothing was logged.
+    """
     train = [r for r in records if r.get("kind") == "train" and "loss" in r]
     evals = [r for r in records if r.get("kind") == "eval"]
     if not train and not evals:
         return None
     skip = {"kind", "step", "epoch", "time"}
     metric_names = sorted({k for r in evals for k, v in r.items() if k not in skip and isinstance(v, (int, float))})
-    n = 1 + (1 if metric_names else 0)
+    losses = [n for n in metric_names if "loss" in n]
+    others = [n for n in metric_names if "loss" not in n]
+    n = 1 + (1 if others else 0)
     p = plt()
     fig, axes = p.subplots(1, n, figsize=(5.5 * n, 3.6), squeeze=False)
     ax = axes[0, 0]
     if train:
-        ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss", color="tab:blue")
-    for name in metric_names:
-        if "loss" in name:
-            pts = [(r["step"], r[name]) for r in evals if name in r]
-            ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=name)
+        ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss", color=TRAIN_COLOUR,
+                lw=1.2, marker="o" if len(train) <= 3 else None, ms=_marker_size(len(train)))
+    _plot_series(ax, evals, losses, LOSS_COLOURS)
+    ax.margins(x=0.08, y=0.12)  # a point on the last step (a quick run's one evaluation) stays off the frame
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
+    ax.set_title("loss: train and validation", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if metric_names:
+    if ax.lines:
+        ax.legend(fontsize=8)
+    if others:
         ax2 = axes[0, 1]
-        for name in metric_names:
-            if "loss" in name:
-                continue
-            pts = [(r["step"], r[name]) for r in evals if name in r]
-            ax2.plot(*zip(*pts, strict=True), marker="o", ms=3, label=name)
+        _plot_series(ax2, evals, others, METRIC_COLOURS)
+        ax2.margins(x=0.08, y=0.12)
         ax2.set_xlabel("step")
         ax2.set_ylabel("metric")
+        ax2.set_title("validation metrics", fontsize=9)
         ax2.grid(alpha=0.3)
-        if ax2.lines:
-            ax2.legend(fontsize=8)
-        else:
-            ax2.set_visible(False)
+        ax2.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     return save(fig, path)
