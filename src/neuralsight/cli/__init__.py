@@ -15,6 +15,7 @@ import typer
 import neuralsight.tasks  # noqa: F401  (registers every task)
 from neuralsight.cli import app as _app_command  # noqa: F401
 from neuralsight.cli import data as _data  # noqa: F401
+from neuralsight.cli import export as _export  # noqa: F401
 from neuralsight.cli import lecture as _lecture  # noqa: F401
 from neuralsight.cli import runs as _runs  # noqa: F401
 from neuralsight.cli.core import STATE, app, err
