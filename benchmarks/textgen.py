@@ -67,10 +67,11 @@ def run_ours(preset: str, sets: list[str], args, out: Path, name: str, seed: int
     evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
              if '"kind": "eval"' in line]
     data = json.loads((run / "data.json").read_text())
+    summary = json.loads((run / "summary.json").read_text())
     stages = json.loads((run / "samples" / "stages.json").read_text(encoding="utf-8"))
     best = min(evals, key=lambda r: r["val_loss"])
     record.update(kind="ours", best_val_bpc=bits_per_char(record["value"]), best_step=best["step"],
-                  seconds_to_best=best["time"], throughput=record["metrics"]["tokens_per_s"],
+                  seconds_to_best=best["time"], throughput=summary["tokens_per_s"],
                   throughput_unit="tokens/s", parameters=data["parameters"],
                   curve=[[r["time"], round(r["val_loss"], 4)] for r in evals],
                   sample=stages[-1]["seed"] + stages[-1]["text"] if stages else "")
@@ -132,8 +133,8 @@ def main(argv=None) -> int:
             r = run_ours("tinyshakespeare", sets, args, work, "lstm", seed, budget)
             runs.append(r)
             print(f"lstm seed {seed}: val loss {r['value']:.4f} nats/char ({r['best_val_bpc']:.4f} bits/char), "
-                  f"{r['train_seconds']:.1f} s training in {r['wall_seconds']:.1f} s, {r['steps']} steps, "
-                  f"{r['throughput']:.0f} tok/s", flush=True)
+                  f"{r['train_seconds']:.1f} s training in {r['wall_seconds']:.1f} s ({r['process_seconds']:.0f} s "
+                  f"with set-up and report), {r['steps']} steps, {r['throughput']:.0f} tok/s", flush=True)
         ours = list(runs)
         peers = []
         if not args.no_peer:
