@@ -64,6 +64,9 @@ def run_ours(preset: str, sets: list[str], args, out: Path, name: str, seed: int
     record = common.run_ours("textgen", seed, budget, preset=preset, name=name, overrides=sets, args=extra,
                              device=args.device, metric=VAL_LOSS, runs_root=out)
     run = Path(record.pop("run_dir"))
+    if not record["steps"]:
+        raise common.BenchmarkError(f"{record['id']}: no training step within --max-time {budget:g} s (its evaluations "
+                                    "of the whole validation split took the budget): give it a longer budget")
     evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
              if '"kind": "eval"' in line]
     data = json.loads((run / "data.json").read_text())

@@ -237,5 +237,5 @@ def train(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int, seed:
     curve.append([loop["steps"], final])
     return {**loop, "value": min(v for _, v in curve), "curve": [[t, round(v, 4)] for t, v in curve],
             "parameters": model.num_parameters(), "precision": "bf16" if bf16 else "fp32",
-            "throughput": loop["steps"] * cfg.batch_size * cfg.block_size / loop["train_seconds"],
+            "throughput": loop["steps"] * cfg.batch_size * cfg.block_size / max(loop["train_seconds"], 1e-9),
             "throughput_unit": "tokens/s", "config": asdict(cfg)}
