@@ -233,8 +233,8 @@ def train(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int, seed:
     sync = torch.cuda.synchronize if device.type == "cuda" else None
     loop = timed_loop(step, budget_seconds, max_steps=max_steps, synchronize=sync, evaluate=evaluate_now,
                       eval_every_seconds=eval_every_seconds)
-    final = evaluate(model, val_ids, autocast)
-    curve.append([loop["steps"], final])
+    if not curve or curve[-1][0] != loop["steps"]:                              # the weights it ended with
+        evaluate_now()
     return {**loop, "value": min(v for _, v in curve), "curve": [[t, round(v, 4)] for t, v in curve],
             "parameters": model.num_parameters(), "precision": "bf16" if bf16 else "fp32",
             "throughput": loop["steps"] * cfg.batch_size * cfg.block_size / max(loop["train_seconds"], 1e-9),
