@@ -234,9 +234,9 @@ def test_run_is_named_after_its_text_and_summary_keeps_the_val_split(run_dir):
                                    "split": "val"}
     val = summary["metrics"]["val"]
     assert set(val) == {"val_loss", "val_bpc", "val_ppl"} and summary["metrics"]["test"] == {}
-    assert summary["split_protocol"] == ("nanoGPT's protocol: the first 90% of the characters train, the last 10% "
-                                         "validate; that one held-out split selects the checkpoint and is the one "
-                                         "reported (there is no test split)")
+    assert summary["split_protocol"] == ("The text follows nanoGPT's protocol: the first 90% of the characters "
+                                         "train, the last 10% validate; that one held-out split selects the "
+                                         "checkpoint and is the one reported (there is no test split).")
     assert val["val_bpc"] == pytest.approx(val["val_loss"] / math.log(2))
     data = json.loads((run_dir / "data.json").read_text())
     assert summary["parameters"] == data["parameters"] and summary["vocab_size"] == data["vocab_size"]

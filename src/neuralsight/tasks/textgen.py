@@ -21,7 +21,6 @@ from pathlib import Path
 from neuralsight.config import TrainConfig, bounded, choice, validate
 from neuralsight.data import text as text_data
 from neuralsight.data.text import Vocab, check_lengths, corpus_path, encode_corpus, read_text, split_ids
-from neuralsight.engine import progress
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Card, Cards, Figure, Fragment, Section, Table, Text
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
@@ -221,9 +220,9 @@ def continue_text(model, vocab, seed: str, length: int, temperature: float = 0.8
 
 
 def split_protocol(train_fraction: float) -> str:  # how the text is split and scored (summary, report)
-    return (f"nanoGPT's protocol: the first {train_fraction:.0%} of the characters train, the last "
+    return (f"The text follows nanoGPT's protocol: the first {train_fraction:.0%} of the characters train, the last "
             f"{1 - train_fraction:.0%} validate; that one held-out split selects the checkpoint and is the one "
-            "reported (there is no test split)")
+            "reported (there is no test split).")
 
 
 # ---- the task -------------------------------------------------------------------------------------------
@@ -244,6 +243,8 @@ class TextGen:
         corpus = load_corpus(cfg.data)
         built = TextGenTrain(cfg, corpus, env.device, run)
         if built.seed_note and run.writer:
+            from neuralsight.engine import progress
+
             progress.line(built.seed_note)
         run.write_json("data.json", {"source": corpus.source, "characters": len(corpus.train_ids) + len(corpus.val_ids),
                                      "vocab_size": len(corpus.vocab), "vocab": corpus.vocab.to_json(),
@@ -336,8 +337,7 @@ class TextGen:
             d = json.loads((run_dir / "data.json").read_text(encoding="utf-8"))
             rows = [[k, d[k]] for k in ("source", "characters", "vocab_size", "train_chars", "val_chars",
                                         "parameters", "sample_seed") if k in d]
-            notes = [f"The text follows {split_protocol(d['train_chars'] / d['characters'])}.",
-                     d.get("sample_seed_note")]
+            notes = [split_protocol(d["train_chars"] / d["characters"]), d.get("sample_seed_note")]
             sections.append(Section("Data and model", [Table(rows, ["item", "value"]),
                                                        *(Text(n, muted=True) for n in notes if n)], "data"))
         fragment = [Fragment(samples / "gates.html")] if (samples / "gates.html").is_file() else []
