@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from neuralsight.data.text import Vocab, check_lengths, encode_corpus, read_text, split_ids, strip_gutenberg
+from neuralsight.data.text import (
+    Vocab,
+    check_lengths,
+    choose_seed,
+    encode_corpus,
+    read_text,
+    seed_from_text,
+    split_ids,
+    strip_gutenberg,
+)
 from neuralsight.errors import DataError
 
 GUTENBERG = ("The Project Gutenberg eBook of Something\n\nLicence blah\n"
@@ -64,3 +73,24 @@ def test_missing_and_too_short(tmp_path):
         read_text(tmp_path / "nope.txt")
     with pytest.raises(DataError, match="too short.*needs 130"):
         check_lengths(50, 10, 128, "text file x.txt")
+
+
+
+def test_seed_from_text_is_the_most_frequent_short_line_else_the_first_line():
+    play = "THE TRAGEDY\n\nHAMLET.\nTo be.\n\nOPHELIA.\nMy lord.\n\nOPHELIA.\nNo.\n\nHAMLET.\nAy.\n"
+    assert seed_from_text(play) == "HAMLET."                       # twice each: the one that came first
+    assert seed_from_text(play + "OPHELIA.\n") == "OPHELIA."
+    assert seed_from_text("  ***  \n\n***\nSzeptember végén\n***\n") == "Szeptember végén"   # needs a letter
+    prose = "Még nyílnak a völgyben a kerti virágok, még zöldel a nyárfa az ablak előtt.\nDe látod amottan.\n"
+    assert seed_from_text(prose) == "Még nyílnak a völgyben a kerti virágok,"   # first line, cut at a space (40)
+    assert seed_from_text("1234 5678\n") == "1234 5678"
+
+
+def test_choose_seed_keeps_a_seed_that_fits_and_says_why_it_replaced_one():
+    vocab = Vocab.from_text("A magyarok istenére\nEsküszünk, ő ű\n")
+    assert choose_seed("magyar", vocab, "A magyarok istenére") == ("magyar", "")
+    assert choose_seed("", vocab, "A magyarok istenére") == ("A magyarok istenére", "")   # empty: from the text
+    seed, note = choose_seed("ROMEO:", vocab, "A magyarok istenére")
+    assert seed == "A magyarok istenére"
+    assert note == ("samples.seed 'ROMEO:' holds characters the text lacks ('R', 'O', 'M', ':'); the samples "
+                    "continue 'A magyarok istenére', from the text")

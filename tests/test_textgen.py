@@ -1,6 +1,7 @@
-"""The textgen task: whole-split evaluation, sampling through the task (deterministic, lazy, unknown characters),
-resume, and a saved run: generate, explain, evaluate (val only), report sections, summary. The model itself
-(CharRNN.generate, gate activations) is tested in test_charrnn.py and the shared model tester."""
+"""The textgen task: whole-split evaluation (bits/char known by hand), sampling through the task (deterministic,
+lazy, unknown characters), resume, users' own texts (a Hungarian poem, a Hamlet file: the seed and the run's name
+follow the text), and a saved run: generate, explain, evaluate (val only), report sections, summary. The model
+itself (CharRNN.generate, gate activations) is tested in test_charrnn.py and the shared model tester."""
 
 from __future__ import annotations
 
@@ -20,6 +21,46 @@ from neuralsight.tasks import textgen
 from neuralsight.tasks.base import SavedRun, parse_options
 
 TEXT = "ROMEO: But soft, what light through yonder window breaks?\n"
+# Petőfi's "Nemzeti dal" (1848), two stanzas, and the pangram every Hungarian typist knows (ő and ű): real UTF-8
+# text without a colon, so the preset's seed "ROMEO:" does not fit it.
+NEMZETI_DAL = """Nemzeti dal
+
+Talpra magyar, hí a haza!
+Itt az idő, most vagy soha!
+Rabok legyünk, vagy szabadok?
+Ez a kérdés, válasszatok! -
+A magyarok istenére
+Esküszünk,
+Esküszünk, hogy rabok tovább
+Nem leszünk!
+
+Rabok voltunk mostanáig,
+Kárhozottak ősapáink,
+Kik szabadon éltek-haltak,
+Szolgaföldben nem nyughatnak.
+A magyarok istenére
+Esküszünk,
+Esküszünk, hogy rabok tovább
+Nem leszünk!
+
+Árvíztűrő tükörfúrógép.
+"""
+HAMLET = """HAMLET.
+To be, or not to be, that is the question.
+
+OPHELIA.
+Good my lord, how does your honour for this many a day?
+
+HAMLET.
+I humbly thank you; well, well, well.
+
+OPHELIA.
+My lord, I have remembrances of yours
+That I have longed long to re-deliver.
+
+HAMLET.
+No, not I, I never gave you aught.
+"""
 
 
 def _model(vocab_size: int, cell: str = "lstm", hidden: int = 32, layers: int = 1, **kw):
@@ -53,6 +94,26 @@ def test_evaluation_covers_every_character_once():
     assert many["val_loss"] == pytest.approx(total / n, rel=1e-5)
 
 
+def _uniform_head(model, probabilities=None):
+    """The model predicts ``probabilities`` (default: uniform) whatever it reads: zero head weights, log-p bias."""
+    with torch.no_grad():
+        model.head.weight.zero_()
+        p = torch.full((model.head.out_features,), 1.0) if probabilities is None else torch.tensor(probabilities)
+        model.head.bias.copy_(torch.log(p / p.sum()))
+    return model.eval()
+
+
+def test_reported_bits_per_char_known_by_hand():
+    # p(a, b, c, d) = 1/2, 1/4, 1/8, 1/8: the targets a, b, c, d of "aabcd" cost 1, 2, 3 and 3 bits: 2.25 bits/char.
+    model = _uniform_head(_model(4), [0.5, 0.25, 0.125, 0.125])
+    ids = Vocab("abcd").encode("aabcd")
+    for streams, chunk in ((1, 8), (2, 8), (4, 8)):
+        res = textgen.evaluate_ids(model, ids, streams=streams, chunk=chunk)
+        assert res["val_bpc"] == pytest.approx(2.25, rel=1e-6)
+        assert res["val_loss"] == pytest.approx(2.25 * 0.6931471805599453, rel=1e-6)
+        assert res["val_ppl"] == pytest.approx(2 ** 2.25, rel=1e-6)
+
+
 def test_generation_is_deterministic_lazy_and_leaves_grad_mode_alone():
     vocab = Vocab.from_text(TEXT)
     model = _model(len(vocab))
@@ -70,12 +131,12 @@ def test_generation_is_deterministic_lazy_and_leaves_grad_mode_alone():
     assert top1 == _sample(model, vocab, "RO", 20, top_k=1, rng_seed=2)  # greedy ignores the RNG
 
 
-def _train(tmp_path, steps: int, resume=None, name="r", extra=()):
+def _train(tmp_path, steps: int, resume=None, name="r", extra=(), file="play.txt", content=None):
     from neuralsight.tasks.base import train
 
-    text = tmp_path / "play.txt"
+    text = tmp_path / file
     if not text.exists():
-        text.write_text((TEXT + "JULIET: It is the east, and Juliet is the sun.\n") * 40, encoding="utf-8")
+        text.write_text(content or (TEXT + "JULIET: It is the east, and Juliet is the sun.\n") * 40, encoding="utf-8")
     sets = [f"data.text_file={text.as_posix()!r}".replace("'", '"'), "data.seq_len=16", "model.hidden_size=24",
             "model.num_layers=2", "model.embedding=8", "model.dropout=0.1", "train.schedule=\"constant\"",
             "train.warmup=0", "train.eval_every=3", "train.batch_size=8", "train.threads=1",
@@ -109,6 +170,44 @@ def test_resume_mid_training_matches_straight_run(tmp_path):
         [(x["step"], x["text"]) for x in s[:2]]
 
 
+@pytest.mark.parametrize("file,content,seed,lacks", [
+    ("nemzeti_dal.txt", NEMZETI_DAL * 3, "A magyarok istenére", "'O', 'M', ':'"),  # the refrain: its most frequent line
+    ("hamlet.txt", HAMLET * 4, "HAMLET.", "'R', ':'"),                           # a play: its most frequent speaker
+])
+def test_a_users_own_text_trains_with_a_seed_from_it_and_names_the_run(tmp_path, file, content, seed, lacks):
+    from typer.testing import CliRunner
+
+    from neuralsight.cli import app
+
+    # The preset's seed "ROMEO:" holds characters the text lacks: training used to stop at step 0.
+    run = _train(tmp_path, 3, name=None, file=file, content=content, extra=["samples.stages=[0]"])
+    assert run.name.endswith("-" + file.removesuffix(".txt"))        # named after the file, not "romeo"
+    data = json.loads((run / "data.json").read_text(encoding="utf-8"))
+    assert set(data["vocab"]) == set(content) and data["sample_seed"] == seed
+    assert data["sample_seed_note"] == (f"samples.seed 'ROMEO:' holds characters the text lacks ({lacks}); the "
+                                        f"samples continue {seed!r}, from the text")
+    stages = json.loads((run / "samples" / "stages.json").read_text(encoding="utf-8"))
+    assert [s["step"] for s in stages] == [0, 3] and all(s["seed"] == seed for s in stages)
+    assert all((run / "samples" / s["file"]).read_text(encoding="utf-8").startswith(seed) for s in stages)
+    assert set("".join(s["text"] for s in stages)) <= set(content)
+    saved = SavedRun.open(run)
+    assert saved.state()["model"]["seed"] == seed
+    assert "".join(saved.task.generate(saved, textgen.GenerateOptions(length=8, rng_seed=1)))[:-8] == seed
+    with pytest.raises(DataError, match=r"the seed contains .* never seen: .*':'"):
+        saved.task.generate(saved, textgen.GenerateOptions(seed="ROMEO:"))      # refused before any character
+    res = CliRunner().invoke(app, ["generate", str(run), "--length", "12", "--rng-seed", "2"])
+    assert res.exit_code == 0, res.output
+    expected = "".join(saved.task.generate(saved, textgen.GenerateOptions(length=12, rng_seed=2)))
+    assert res.stdout == expected + "\n" and expected.startswith(seed) and len(expected) == len(seed) + 12
+    sections = {s.anchor: s for s in saved.task.report(run)}
+    assert ["sample_seed", seed] in sections["data"].blocks[0].rows
+    assert data["sample_seed_note"] in [b.text for b in sections["data"].blocks[1:]]
+    if file == "nemzeti_dal.txt":
+        assert {"ő", "ű"} <= set(data["vocab"])
+        score = saved.task.predict(saved, [tmp_path / file], tmp_path / "out", None)[0]
+        assert score["characters"] == len(content) and "error" not in score
+
+
 def test_too_short_text_file_is_refused(tmp_path):
     from neuralsight.tasks.base import train
 
@@ -135,6 +234,9 @@ def test_run_is_named_after_its_text_and_summary_keeps_the_val_split(run_dir):
                                    "split": "val"}
     val = summary["metrics"]["val"]
     assert set(val) == {"val_loss", "val_bpc", "val_ppl"} and summary["metrics"]["test"] == {}
+    assert summary["split_protocol"] == ("The text follows nanoGPT's protocol: the first 90% of the characters "
+                                         "train, the last 10% validate; that one held-out split selects the "
+                                         "checkpoint and is the one reported (there is no test split).")
     assert val["val_bpc"] == pytest.approx(val["val_loss"] / math.log(2))
     data = json.loads((run_dir / "data.json").read_text())
     assert summary["parameters"] == data["parameters"] and summary["vocab_size"] == data["vocab_size"]
@@ -154,6 +256,23 @@ def test_evaluate_val_matches_whole_split_and_refuses_test(run_dir):
     with pytest.raises(UserError, match=r"--split test does not apply to a textgen run: it keeps nanoGPT's "
                        r"single held-out split \(the last 10% of the text\) \(use --split val\)"):
         saved.task.evaluate(saved, "test")
+
+
+def test_reported_metrics_of_a_uniform_model_are_log2_of_the_vocabulary(run_dir, tmp_path, monkeypatch):
+    # A model that gives every character the same probability scores log2(V) bits/char and perplexity V, on the
+    # validation split (evaluate) and on any file (predict): the numbers the task reports, known by hand.
+    saved = SavedRun.open(run_dir)
+    vocab_size = saved.model().head.out_features
+    uniform = _uniform_head(_model(vocab_size))
+    monkeypatch.setattr(saved, "model", lambda child="": uniform)
+    res = saved.task.evaluate(saved, "val")
+    assert res["val_bpc"] == pytest.approx(math.log2(vocab_size), rel=1e-6)
+    assert res["val_loss"] == pytest.approx(math.log(vocab_size), rel=1e-6)
+    assert res["val_ppl"] == pytest.approx(vocab_size, rel=1e-6)
+    (tmp_path / "scene.txt").write_text("JULIET: It is the east.\n", encoding="utf-8")
+    (row,) = saved.task.predict(saved, [tmp_path / "scene.txt"], tmp_path / "out", None)
+    assert row["bits_per_char"] == pytest.approx(math.log2(vocab_size), rel=1e-6)
+    assert row["perplexity"] == pytest.approx(vocab_size, rel=1e-6)
 
 
 def test_generate_yields_seed_then_sample_and_validates_before_returning(run_dir):

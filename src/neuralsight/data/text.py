@@ -8,11 +8,14 @@
   (never pickled) and a saved run rebuilds it exactly.
 - ``split_ids(ids, 0.9)`` is the contiguous 90/10 train/validation split of nanoGPT's
   ``shakespeare_char/prepare.py``: the first 90% of the characters train, the last 10% validate.
+- ``seed_from_text(text)`` is a sampling seed the text itself supports; ``choose_seed`` takes it when the
+  configured seed holds characters the text lacks.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +160,31 @@ def split_ids(ids, train_fraction: float = 0.9):
     """Contiguous split: the first ``train_fraction`` of the ids train, the rest validate (nanoGPT's)."""
     n = int(len(ids) * train_fraction)
     return ids[:n], ids[n:]
+
+
+def seed_from_text(text: str, max_chars: int = 40) -> str:
+    """A seed to continue that the text supports: its most frequent short line when one repeats (a speaker's name
+    in a play, a refrain in a song), else the start of its first line with a letter, cut at a space."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if any(ch.isalpha() for ch in ln)] or [ln for ln in lines if ln]
+    if not lines:
+        return text.strip()[:max_chars] or text[:1]
+    short = Counter(ln for ln in lines if len(ln) <= max_chars)
+    if short and (best := short.most_common(1)[0])[1] >= 2:   # ties: the line that came first
+        return best[0]
+    first = lines[0]
+    return first if len(first) <= max_chars else first[:max_chars].rsplit(" ", 1)[0] or first[:max_chars]
+
+
+def choose_seed(configured: str, vocab: Vocab, from_text: str) -> tuple[str, str]:
+    """``(seed, note)``: ``configured`` when ``vocab`` holds its characters, else ``from_text`` (a preset's "ROMEO:"
+    must not stop training on a poem without capitals or colons) with a note that says why; empty: ``from_text``."""
+    missing = vocab.unknown(configured)
+    if not configured or not missing:
+        return configured or from_text, ""
+    shown = ", ".join(repr(ch) for ch in missing[:8]) + (" ..." if len(missing) > 8 else "")
+    return from_text, (f"samples.seed {configured!r} holds characters the text lacks ({shown}); the samples continue "
+                       f"{from_text!r}, from the text")
 
 
 def check_lengths(train_len: int, val_len: int, seq_len: int, source: str) -> None:

@@ -7,18 +7,19 @@ over a saved run, and the report sections. ``viz/textgen.py`` writes the samples
 Data: Romeo and Juliet, tiny shakespeare or any UTF-8 file, split as nanoGPT does: the first 90 % train, the last
 10 % validate, and that one split picks the checkpoint and is reported (no test split). Training draws windows of
 ``seq_len + 1`` characters (truncated BPTT); validation reads the **whole** split, state carried, in nats/char.
+The samples continue ``samples.seed`` when the text has its characters, else a seed from the text itself.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
 
 from neuralsight.config import TrainConfig, bounded, choice, validate
+from neuralsight.data import text as text_data
 from neuralsight.data.text import Vocab, check_lengths, corpus_path, encode_corpus, read_text, split_ids
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Card, Cards, Figure, Fragment, Section, Table, Text
@@ -50,7 +51,8 @@ class TextModel:
 
 @dataclass
 class TextSamples:
-    seed: str = "ROMEO:"
+    seed: str = field(default="ROMEO:", metadata={"help": "text the samples continue (empty, or with characters the "
+                                                  "text lacks: a seed from the text, e.g. its most frequent line)"})
     length: int = bounded(300, min=1)
     temperature: float = bounded(0.8, min=0.01)
     top_k: int = bounded(0, min=0)
@@ -77,13 +79,11 @@ class Config:
                               f"{m.hidden_size}", "set both to the same value or tie_weights=false")
         if any(s < 0 for s in self.samples.stages):
             raise ConfigError(f"samples.stages = {self.samples.stages} must be steps >= 0")
-        if not self.samples.seed:
-            raise ConfigError("samples.seed is empty", "give a seed text such as \"ROMEO:\"")
 
 
 @dataclass
 class GenerateOptions:
-    seed: str | None = field(default=None, metadata={"help": "text to continue (default: the run's samples.seed)"})
+    seed: str | None = field(default=None, metadata={"help": "text to continue (default: the run's sample seed)"})
     length: int = bounded(500, min=0, help="characters to sample")
     temperature: float = bounded(0.8, min=0.01, help="divides the logits: < 1 conservative, > 1 adventurous")
     top_k: int = bounded(0, min=0, help="sample among the k likeliest characters (0: all)")
@@ -102,6 +102,7 @@ class Corpus:
     train_ids: object       # LongTensor (N_train,)
     val_ids: object         # LongTensor (N_val,)
     source: str
+    seed: str               # a seed from the training text (data/text.py seed_from_text)
 
     def passage(self, length: int) -> str:
         """A validation passage starting at a line start (what the model did not train on)."""
@@ -116,7 +117,7 @@ def load_corpus(data: TextData) -> Corpus:
     vocab = Vocab.from_text(text)
     train_ids, val_ids = split_ids(encode_corpus(text, vocab), data.train_fraction)   # (N_train,), (N_val,)
     check_lengths(len(train_ids), len(val_ids), data.seq_len, f"text file {path}")
-    return Corpus(vocab, train_ids, val_ids, str(path))
+    return Corpus(vocab, train_ids, val_ids, str(path), text_data.seed_from_text(text[: len(train_ids)]))
 
 
 class TextGenTrain:
@@ -139,8 +140,9 @@ class TextGenTrain:
         self.val_ids = corpus.val_ids.to(device)                    # (N_val,)
         kwargs = {"vocab_size": len(corpus.vocab), **asdict(cfg.model)}  # TextModel's fields are CharRNN's arguments
         self.model = create_model("charrnn", **kwargs).to(device)
-        # The vocabulary travels in the checkpoint JSON next to the constructor arguments.
-        self.model_spec = {"name": "charrnn", "kwargs": kwargs, "vocab": corpus.vocab.to_json()}
+        self.seed, self.seed_note = text_data.choose_seed(cfg.samples.seed, corpus.vocab, corpus.seed)
+        # The vocabulary and the seed the samples continue travel in the checkpoint JSON beside the model's arguments.
+        self.model_spec = {"name": "charrnn", "kwargs": kwargs, "vocab": corpus.vocab.to_json(), "seed": self.seed}
         self._offsets = torch.arange(cfg.data.seq_len + 1, device=device)  # (T+1,)
         self.stages = StageSamples(run.samples, cfg.samples.stages)   # a resumed run continues its list
 
@@ -168,9 +170,9 @@ class TextGenTrain:
 
     def snapshot(self, model, step: int, metrics: dict, stage_step: int | None, label: str = "") -> None:
         c = self.cfg.samples
-        text = "".join(continue_text(model, self.corpus.vocab, c.seed, c.length, c.temperature, c.top_k, c.rng_seed))
+        text = "".join(continue_text(model, self.corpus.vocab, self.seed, c.length, c.temperature, c.top_k, c.rng_seed))
         self.stages.add({"step": step, "stage_step": stage_step, "label": label, "val_loss": metrics.get("val_loss"),
-                         "val_bpc": metrics.get("val_bpc"), "seed": c.seed, "text": text})
+                         "val_bpc": metrics.get("val_bpc"), "seed": self.seed, "text": text})
 
 
 def evaluate_ids(model, ids, streams: int = 32, chunk: int = 256) -> dict[str, float]:
@@ -179,6 +181,7 @@ def evaluate_ids(model, ids, streams: int = 32, chunk: int = 256) -> dict[str, f
     import torch
     import torch.nn.functional as F
 
+    from neuralsight.engine.metrics import bits_per_char, perplexity
     from neuralsight.models.charrnn import CharRNN
 
     n = len(ids) - 1                                                # predictions: every char but the first
@@ -200,7 +203,7 @@ def evaluate_ids(model, ids, streams: int = 32, chunk: int = 256) -> dict[str, f
             total += F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), ids[streams * length + 1: n + 1],
                                      reduction="sum").double()
     loss = float(total) / n
-    return {"val_loss": loss, "val_bpc": loss / math.log(2), "val_ppl": math.exp(min(loss, 50.0))}
+    return {"val_loss": loss, "val_bpc": bits_per_char(loss), "val_ppl": perplexity(loss)}
 
 
 def continue_text(model, vocab, seed: str, length: int, temperature: float = 0.8, top_k: int = 0,
@@ -216,6 +219,12 @@ def continue_text(model, vocab, seed: str, length: int, temperature: float = 0.8
     return (vocab.chars[i] for i in ids)
 
 
+def split_protocol(train_fraction: float) -> str:  # how the text is split and scored (summary, report)
+    return (f"The text follows nanoGPT's protocol: the first {train_fraction:.0%} of the characters train, the last "
+            f"{1 - train_fraction:.0%} validate; that one held-out split selects the checkpoint and is the one "
+            "reported (there is no test split).")
+
+
 # ---- the task -------------------------------------------------------------------------------------------
 
 @register_task
@@ -225,9 +234,7 @@ class TextGen:
     preset = "romeo"
     splits = ("val",)
     split_note = "it keeps nanoGPT's single held-out split (the last part of the text, data.train_fraction)"
-    Config = Config
-    GenerateOptions = GenerateOptions
-    ExplainOptions = ExplainOptions
+    Config, GenerateOptions, ExplainOptions = Config, GenerateOptions, ExplainOptions
 
     def run_name(self, cfg: Config) -> str | None:
         return Path(cfg.data.text_file).stem if cfg.data.text_file else None  # a Hamlet run is not "romeo"
@@ -235,10 +242,15 @@ class TextGen:
     def build(self, cfg: Config, env, run) -> TextGenTrain:
         corpus = load_corpus(cfg.data)
         built = TextGenTrain(cfg, corpus, env.device, run)
+        if built.seed_note and run.writer:
+            from neuralsight.engine import progress
+
+            progress.line(built.seed_note)
         run.write_json("data.json", {"source": corpus.source, "characters": len(corpus.train_ids) + len(corpus.val_ids),
                                      "vocab_size": len(corpus.vocab), "vocab": corpus.vocab.to_json(),
                                      "train_chars": len(corpus.train_ids), "val_chars": len(corpus.val_ids),
-                                     "parameters": built.model.num_parameters()})
+                                     "parameters": built.model.num_parameters(), "sample_seed": built.seed,
+                                     "sample_seed_note": built.seed_note})
         return built
 
     def finish(self, cfg: Config, env, run, built: TextGenTrain, fits: dict) -> Outcome:
@@ -247,13 +259,17 @@ class TextGen:
             metrics = evaluate_ids(model, built.val_ids, cfg.data.eval_streams, cfg.data.eval_chunk)
         built.snapshot(model, fit.best_step, metrics, None, built.stages.best_label(fit.best_step))
         write_explanations(model, built.corpus.vocab, built.corpus.passage(samples.passage_length),
-                           samples.seed, run.figures, run.samples, samples.units, samples.unfold_steps)
+                           built.seed, run.figures, run.samples, samples.units, samples.unfold_steps)
         return Outcome("val bits/char", metrics["val_bpc"], "val", val=metrics,
                        extra={"parameters": model.num_parameters(), "vocab_size": len(built.corpus.vocab),
-                              "tokens_per_s": fit.items_per_second * cfg.data.seq_len})
+                              "tokens_per_s": fit.items_per_second * cfg.data.seq_len,
+                              "split_protocol": split_protocol(cfg.data.train_fraction)})
 
     def _vocab(self, saved) -> Vocab:
         return Vocab.from_json((saved.state().get("model") or {}).get("vocab"))  # DataError when missing
+
+    def _seed(self, saved) -> str:  # the seed the run's samples continued (runs of 0.1 saved none: samples.seed)
+        return (saved.state().get("model") or {}).get("seed") or saved.cfg.samples.seed
 
     def evaluate(self, saved, split: str) -> dict:
         """Whole-split metrics of the best checkpoint on the held-out split (in fp32, as 0.1 printed them)."""
@@ -288,7 +304,7 @@ class TextGen:
     def generate(self, saved, options: GenerateOptions) -> Iterator[str]:
         """The seed, then each sampled character; everything is checked before the iterator is returned."""
         validate(options)
-        seed = saved.cfg.samples.seed if options.seed is None else options.seed
+        seed = self._seed(saved) if options.seed is None else options.seed
         if not seed:
             raise UserError("the seed text is empty", "pass --seed TEXT, e.g. --seed \"ROMEO:\"")
         vocab = self._vocab(saved)
@@ -305,7 +321,7 @@ class TextGen:
         vocab, samples = self._vocab(saved), saved.cfg.samples
         text = options.text or load_corpus(saved.cfg.data).passage(samples.passage_length)
         vocab.check(text, "text")
-        return write_explanations(saved.model(), vocab, text, options.text or samples.seed, out, out,
+        return write_explanations(saved.model(), vocab, text, options.text or self._seed(saved), out, out,
                                   samples.units, samples.unfold_steps)
 
     def report(self, run_dir: Path) -> list[Section]:
@@ -320,11 +336,10 @@ class TextGen:
         if (run_dir / "data.json").is_file():
             d = json.loads((run_dir / "data.json").read_text(encoding="utf-8"))
             rows = [[k, d[k]] for k in ("source", "characters", "vocab_size", "train_chars", "val_chars",
-                                        "parameters") if k in d]
-            note = (f"The text follows nanoGPT's protocol: the first {d['train_chars'] / d['characters']:.0%} of the "
-                    f"characters train, the last {d['val_chars'] / d['characters']:.0%} validate; that one held-out "
-                    "split selects the checkpoint and is the one reported (there is no test split).")
-            sections.append(Section("Data and model", [Table(rows, ["item", "value"]), Text(note, muted=True)], "data"))
+                                        "parameters", "sample_seed") if k in d]
+            notes = [split_protocol(d["train_chars"] / d["characters"]), d.get("sample_seed_note")]
+            sections.append(Section("Data and model", [Table(rows, ["item", "value"]),
+                                                       *(Text(n, muted=True) for n in notes if n)], "data"))
         fragment = [Fragment(samples / "gates.html")] if (samples / "gates.html").is_file() else []
         gates = Figure(figures / "gates.png", "gate activations and cell state of the chosen units over a validation "
                        "passage (Karpathy, Johnson, Fei-Fei 2015)")
