@@ -126,9 +126,9 @@ class TextGenTrain:
 
     monitor = "val_loss"
     monitor_mode = "min"
-    channels_last = False
     evaluate_at_start = True
     item_unit = "windows"   # one item is a window of data.seq_len characters; the summary has tokens_per_s too
+    metric_units = {"val_loss": "nats/char", "val_bpc": "bits/char"}
 
     def __init__(self, cfg: Config, corpus: Corpus, device, run):
         import torch
