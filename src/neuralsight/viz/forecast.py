@@ -73,7 +73,7 @@ def error_by_horizon_figure(path: Path, scores: dict, neural: tuple, n_origins: 
         axes[0].plot(hs, sc["mae_h"], label=name, **style)
         axes[1].plot(hs, sc["mase_h"], label=name, **style)
     axes[0].set_ylabel("MAE (original units)")
-    axes[1].set_ylabel(f"MASE (in-sample seasonal naive MAE, m={season}, = 1)")
+    axes[1].set_ylabel(f"MASE (seasonal naive scale, m={season})")
     axes[1].axhline(1.0, color="black", lw=0.8)
     for ax in axes:
         ax.set_xlabel("horizon (steps ahead)")
