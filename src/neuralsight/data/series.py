@@ -2,7 +2,8 @@
 
 Any CSV with a date column and one or more numeric value columns works; the catalog's ``covid-hu``
 (daily confirmed COVID-19 cases in Hungary, JHU CSSE) is the built-in one. Everything here is plain
-``csv`` + numpy: the series are a few thousand numbers, so pandas would only add a dependency.
+``csv`` + numpy: the series are a few thousand numbers, so pandas would only add a dependency. numpy is imported
+inside the functions: the CLI imports this module at start-up (the forecast task's config).
 
 Pipeline (every step is causal: a value at day ``t`` depends on days ``<= t`` only)::
 
@@ -27,11 +28,13 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from neuralsight.config import bounded, choice
 from neuralsight.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
 FILL_MODES = ("interpolate", "zero", "previous", "error")
@@ -107,6 +110,8 @@ def read_csv(path: Path | str, date_column: str = "date", target: str | None = N
         DataError: missing file/column, a non-numeric value, an unparsable, duplicate or unsorted date,
             a date off the grid, or a gap with ``fill="error"``.
     """
+    import numpy as np
+
     path = Path(path)
     if fill not in FILL_MODES:
         raise DataError(f"unknown fill mode '{fill}'", f"use one of {', '.join(FILL_MODES)}")
@@ -166,6 +171,8 @@ def read_csv(path: Path | str, date_column: str = "date", target: str | None = N
 def regularize(dates: list[dt.date], values: np.ndarray, name: str = "value", source: str = "<memory>",
                fill: str = "interpolate") -> Series:
     """Put sorted ``dates``/``values`` on a regular grid; missing dates (and empty cells) are filled and listed."""
+    import numpy as np
+
     if len(dates) > 1:
         diffs = Counter((b - a).days for a, b in zip(dates, dates[1:]))
         step = min(d for d, c in diffs.items() if c == max(diffs.values()))
@@ -193,6 +200,8 @@ def regularize(dates: list[dt.date], values: np.ndarray, name: str = "value", so
 
 
 def _fill(x: np.ndarray, mode: str) -> np.ndarray:
+    import numpy as np
+
     x = x.copy()
     bad = np.isnan(x)
     if mode == "zero":
@@ -214,6 +223,8 @@ def _fill(x: np.ndarray, mode: str) -> np.ndarray:
 
 def rolling_mean(x: np.ndarray, window: int) -> np.ndarray:
     """Trailing mean: ``out[t] = mean(x[max(0, t - window + 1) .. t])`` (causal; the start averages fewer)."""
+    import numpy as np
+
     c = np.cumsum(np.concatenate([[0.0], x]))
     t = np.arange(1, len(x) + 1)
     lo = np.maximum(0, t - window)
@@ -245,6 +256,8 @@ class Scaler:
 
     @classmethod
     def fit(cls, x: np.ndarray) -> Scaler:
+        import numpy as np
+
         x = np.asarray(x, dtype=np.float64)
         std = float(x.std())
         return cls(mean=float(x.mean()), std=std if std > 1e-12 else 1.0)
@@ -270,11 +283,15 @@ class Transform:
     scaler: Scaler
 
     def forward(self, x):
+        import numpy as np
+
         if self.log1p:
             x = np.log1p(np.maximum(x, 0.0)) if isinstance(x, np.ndarray) else (x.clamp_min(0.0)).log1p()
         return self.scaler.transform(x)
 
     def inverse(self, z):
+        import numpy as np
+
         x = self.scaler.inverse(z)
         if self.log1p:
             x = np.expm1(x) if isinstance(x, np.ndarray) else x.expm1()
@@ -290,6 +307,8 @@ class Transform:
     @classmethod
     def fit(cls, train_values: np.ndarray, log1p: bool) -> Transform:
         """Fit on ``train_values`` only (the values before the split); nothing after it is looked at."""
+        import numpy as np
+
         base = cls(log1p=log1p, scaler=Scaler())
         return cls(log1p=log1p, scaler=Scaler.fit(base.forward(np.asarray(train_values, dtype=np.float64))))
 
