@@ -1,6 +1,7 @@
 """A forecast run written by 0.1.0 (tests/fixtures/runs-v0.1/forecast) opens, evaluates, predicts and re-renders
-its report through the task protocol, with the numbers 0.1.0 printed (expected/eval_forecast.json and
-expected/predict_forecast.csv)."""
+its report through the task protocol. Its forecasts are the ones 0.1.0 made (expected/eval_forecast.json and
+expected/predict_forecast.csv); its MASE is now Hyndman and Koehler's, recomputed here from the CSV by hand.
+0.1.0's "MASE" (MAE over seasonal naive's on the test window) is what the task now calls relative MAE."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import shared_data
 from helpers import png_nonblank, report_ok
@@ -36,15 +38,63 @@ def test_old_run_opens_with_both_models(old_run):
     assert saved.checkpoint_dir("mlp") == old_run / "models" / "mlp" / "checkpoints"
 
 
-def test_eval_equals_what_0_1_printed(old_run):
+def _by_hand(old_run: Path) -> dict:
+    """The run's test-window MASE at 1, 7 and 14 steps, recomputed from the CSV with numpy alone: the 7-day trailing
+    mean to 2021-12-31, origins 2021-07-02..2021-12-17, each scaled by the in-sample MAE of the seasonal naive
+    forecast (m = 7) of the series up to its origin; naive, seasonal naive and the LSTM (its own checkpoint)."""
+    import torch
+
+    from neuralsight.models.forecaster import RecurrentForecaster
+
+    rows = list(csv.DictReader((shared_data("covid-hu") / "hungary_daily_cases.csv").open()))
+    raw = np.array([float(r["new_cases"]) for r in rows if r["date"] <= "2021-12-31"])
+    y = np.array([raw[max(0, t - 6): t + 1].mean() for t in range(len(raw))])       # (710,)
+    origins = np.arange(len(y) - 182 - 1, len(y) - 14)                              # 527 .. 695
+    truth = y[origins[:, None] + np.arange(1, 15)]                                    # (169, 14)
+    scale = np.array([np.abs(y[7:o + 1] - y[:o - 6]).mean() for o in origins])
+    h = np.arange(1, 15)
+    forecasts = {"naive": np.repeat(y[origins][:, None], 14, axis=1),
+                 "seasonal_naive": y[origins[:, None] + h - 7 * np.ceil(h / 7).astype(int)]}
+    info = json.loads((old_run / "forecast.json").read_text())["transform"]
+    state = json.loads((old_run / "checkpoints" / "best.json").read_text())["model"]
+    lstm = RecurrentForecaster(**state["kwargs"])
+    from safetensors.torch import load_file
+
+    lstm.load_state_dict(load_file(old_run / "checkpoints" / "best.safetensors"))
+    z = (np.log1p(y) - info["mean"]) / info["std"]
+    with torch.no_grad():
+        q = lstm.eval()(torch.tensor(z[origins[:, None] + np.arange(-27, 1)], dtype=torch.float32))[..., 1]
+    forecasts["lstm"] = np.expm1(q.double().numpy() * info["std"] + info["mean"])
+    out = {}
+    for name, f in forecasts.items():
+        scaled = np.abs(f - truth) / scale[:, None]
+        out.update({f"{name}.mase": scaled.mean(), **{f"{name}.mase_h{k}": scaled[:, k - 1].mean() for k in (1, 7, 14)}})
+    return out
+
+
+def test_eval_scores_0_1s_forecasts_with_the_true_mase(old_run):
     from neuralsight.tasks.base import SavedRun
 
-    expected = json.loads((EXPECTED / "eval_forecast.json").read_text())
+    expected = json.loads((EXPECTED / "eval_forecast.json").read_text())   # what 0.1 printed
     saved = SavedRun.open(old_run, device="cpu")
     got = saved.task.evaluate(saved, "test")
-    assert set(got) == set(expected)
+    names = ("naive", "seasonal_naive", "lstm", "mlp")
+    keys = {f"{n}.{k}" for n in names for k in ("mase", "mae", "rmse", "relative_mae", "mase_h1", "mase_h7",
+                                                 "mase_h14", "relative_mae_h1", "relative_mae_h7", "relative_mae_h14")}
+    assert set(got) == keys | {f"{n}.{k}" for n in ("lstm", "mlp") for k in ("coverage", "coverage_nominal")}
     for key, value in expected.items():
-        assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
+        name, metric = key.split(".")
+        if metric.startswith("mase"):   # 0.1's "MASE" was MAE relative to seasonal naive on the same origins
+            assert got[f"{name}.relative_{metric.replace('mase', 'mae')}"] == pytest.approx(value, rel=1e-6), key
+        else:                           # the same forecasts: MAE, RMSE, coverage as 0.1 printed them
+            assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
+    assert got["lstm.coverage_nominal"] == 0.8
+    by_hand = _by_hand(old_run)
+    for key, value in by_hand.items():
+        assert got[key] == pytest.approx(value, rel=1e-5), key
+    # seasonal naive no longer scores 1 by construction (0.1: 1.0 at every horizon)
+    assert got["seasonal_naive.mase_h7"] == pytest.approx(1.7994, abs=1e-4)
+    assert got["lstm.mase_h7"] == pytest.approx(1.8147, abs=1e-4)
     # The CLI prints the same numbers, labelled with their split.
     from neuralsight.cli import app
 
@@ -52,7 +102,7 @@ def test_eval_equals_what_0_1_printed(old_run):
     assert res.exit_code == 0, res.output
     printed = json.loads(res.stdout)
     assert printed.pop("split") == "test"
-    assert printed == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    assert printed == pytest.approx(got, rel=1e-6, abs=1e-6)
 
 
 def test_val_split_is_what_chose_the_checkpoints(old_run):
@@ -61,7 +111,11 @@ def test_val_split_is_what_chose_the_checkpoints(old_run):
     saved = SavedRun.open(old_run, device="cpu")
     got = saved.task.evaluate(saved, "val")
     chosen = json.loads((old_run / "forecast.json").read_text())["val_mae"]   # the engine's best val_mae
-    assert set(got) == {"lstm.val_loss", "lstm.val_mae", "mlp.val_loss", "mlp.val_mae"}
+    assert {"lstm.val_loss", "lstm.val_mae", "mlp.val_loss", "mlp.val_mae"} <= set(got)
+    # and the validation window's backtest, which chooses the best net
+    assert {"lstm.mase_h7", "mlp.mase_h7", "seasonal_naive.mase_h7", "lstm.coverage"} <= set(got)
+    test = saved.task.evaluate(saved, "test")
+    assert got["lstm.mase_h7"] != pytest.approx(test["lstm.mase_h7"])
     for kind, value in chosen.items():
         assert got[f"{kind}.val_mae"] == pytest.approx(value, rel=1e-6), kind
     from neuralsight.errors import UserError
@@ -100,6 +154,6 @@ def test_report_rerenders(old_run):
     assert report_ok(old_run)
     html = (old_run / "report.html").read_text()
     for text in ("Forecast backtest", "Why position matters", "seasonal_naive", "accuracy at unseen positions",
-                 "Backtest scores (test split"):
+                 "Backtest scores (test window", "Written by neuralsight 0.1"):
         assert text in html, text
     assert html.count("data:image/png;base64,") == 5   # forecasts, error by horizon, origins, position, curves

@@ -115,3 +115,49 @@ def test_bad_quantiles_are_a_config_error(tmp_path):
     cfg = C.build(task.Config, preset="covid", overrides=["model.quantiles=[0.9, 0.1]", "train.device=\"cpu\""])
     with pytest.raises(UserError, match=r"quantiles \[0.9, 0.1\] must be increasing"):
         task.build(cfg, setup(cfg.train), create("forecast", "q", root=tmp_path))
+
+
+def test_best_is_chosen_on_the_validation_window_not_the_test_window(tmp_path):
+    """Two nets built to disagree: "lstm" is the naive forecast, "gru" adds a ramp of +5 per step. The series is
+    level through validation and ramps by +5 per step in the test window, so gru wins the test window and loses
+    validation. The best (and the headline) must be lstm, chosen before the test window was looked at."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from neuralsight import config as C
+    from neuralsight.engine.runs import create
+    from neuralsight.engine.trainer import setup
+    from neuralsight.tasks.base import get_task
+
+    t = np.arange(160)
+    values = np.where(t < 120, 100.0 + np.random.default_rng(0).normal(size=160), 100.0 + 5.0 * (t - 119))
+    csv_path = tmp_path / "ramp.csv"
+    d0 = dt.date(2021, 1, 1)
+    csv_path.write_text("date,value\n" + "".join(f"{d0 + dt.timedelta(days=int(i))},{v}\n" for i, v in
+                                                  zip(t, values, strict=True)))
+    task = get_task("forecast")
+    cfg = C.build(task.Config, preset="covid", overrides=[
+        f'data.csv="{csv_path}"', 'data.target="value"', 'data.smoothing="none"', "data.log1p=false",
+        'data.end=""', "data.backtest_days=40", "data.val_days=30", "model.input_window=14", "model.horizon=7",
+        "model.quantiles=[]", 'model.models=["lstm", "gru"]', "model.hidden_size=4", "model.classical=false",
+        "position.enabled=false", 'train.device="cpu"'])
+    env, run = setup(cfg.train), create("forecast", "ramp", root=tmp_path)
+    built = task.build(cfg, env, run)
+    std = built["lstm"].p.transform.scaler.std
+    with torch.no_grad():
+        for kind, ramp in (("lstm", 0.0), ("gru", 5.0)):
+            head = built[kind].model.head.linear
+            head.weight.zero_()
+            head.bias.copy_(torch.arange(1, 8) * ramp / std)        # last value + ramp * h, in model space
+    fits = {k: SimpleNamespace(train_seconds=0.0, step=0, best_metric=None) for k in built}
+    outcome = task.finish(cfg, env, run, built, fits)
+    val, test = outcome.val, outcome.test
+    assert test["gru.mase_h7"] < 0.1 * test["lstm.mase_h7"]                               # gru wins the test window
+    assert val["lstm.mase_h7"] < val["gru.mase_h7"]                                       # lstm wins validation
+    assert outcome.extra["forecast"]["best"]["model"] == "lstm"
+    assert outcome.headline == "7-day MASE of the best recurrent net (lstm, chosen on validation)"
+    assert outcome.value == test["lstm.mase_h7"]
+    assert json.loads((run.path / "forecast.json").read_text())["shown_model"] == "lstm"

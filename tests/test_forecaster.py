@@ -78,11 +78,11 @@ def test_baselines_on_hand_made_series():
         seasonal_naive(y, torch.tensor([3]), 7, season=7)
 
 
-def _cfg(**data):
+def _cfg(*sets, **data):
     from neuralsight import config as C
     from neuralsight.tasks.forecast import Config
 
-    sets = [f"data.{k}={v}" for k, v in data.items()] + ["model.input_window=14", "model.horizon=7"]
+    sets = [f"data.{k}={v}" for k, v in data.items()] + ["model.input_window=14", "model.horizon=7", *sets]
     return C.build(Config, overrides=sets)
 
 
@@ -91,17 +91,22 @@ def _series(values):
     return regularize([d0 + dt.timedelta(days=i) for i in range(len(values))], np.asarray(values, float))
 
 
+def _split(values, cfg):
+    from neuralsight.data.series import split_series
+
+    return split_series(_series(values), cfg.data, cfg.model.input_window, cfg.model.horizon)
+
+
 def test_spike_after_the_split_is_invisible_to_training_and_scaler():
-    from neuralsight.tasks.backtest import prepare_series
     from neuralsight.tasks.forecast import ForecastTrain
 
     cfg = _cfg(backtest_days=40, val_days=30, smoothing='"rolling7"')
     rng = np.random.default_rng(1)
     base = 100 + 10 * np.sin(np.arange(200) / 5) + rng.normal(size=200)
-    clean = prepare_series(_series(base), cfg)
+    clean = _split(base, cfg)
     spiked_values = base.copy()
     spiked_values[clean.val_start + 3] = 1e6         # in the validation part: never a training target or input
-    spiked = prepare_series(_series(spiked_values), cfg)
+    spiked = _split(spiked_values, cfg)
     assert spiked.transform.to_dict() == clean.transform.to_dict()
     a = ForecastTrain("mlp", cfg, clean, "cpu")
     b = ForecastTrain("mlp", cfg, spiked, "cpu")
@@ -110,34 +115,90 @@ def test_spike_after_the_split_is_invisible_to_training_and_scaler():
     assert not torch.equal(a.yv, b.yv)               # the validation part does see it
     spiked_test = base.copy()
     spiked_test[clean.test_start + 2] = 1e6          # in the backtest part: invisible to training and validation
-    c = ForecastTrain("mlp", cfg, prepare_series(_series(spiked_test), cfg), "cpu")
+    c = ForecastTrain("mlp", cfg, _split(spiked_test, cfg), "cpu")
     torch.testing.assert_close(a.x, c.x)
     torch.testing.assert_close(a.xv, c.xv)
     torch.testing.assert_close(a.yv, c.yv)
 
 
-def test_backtest_scores_baselines_exactly():
-    from neuralsight.tasks.backtest import backtest_origins, forecast_at, prepare_series, score
+def test_windows_and_origins_of_the_three_parts():
+    cfg = _cfg(backtest_days=28, val_days=14, smoothing='"none"', log1p="false")
+    p = _split(np.arange(100.0), cfg)
+    assert (p.val_start, p.test_start) == (58, 72)
+    val, test = p.origins("val", 7), p.origins("test", 7)
+    # every target of a window's origins lies inside that window, and every such origin is there
+    assert val.tolist() == list(range(57, 65)) and test.tolist() == list(range(71, 93))
+    assert p.origins("test", 7, every=5).tolist() == [71, 76, 81, 86, 91]
+    assert p.windows() == {"train": ["2021-01-01", "2021-02-27"], "val": ["2021-02-28", "2021-03-13"],
+                           "test": ["2021-03-14", "2021-04-10"]}
+    from neuralsight.errors import DataError as DE
+
+    with pytest.raises(DE, match=r"data.val_days \(5\) and data.backtest_days \(28\) must each hold one forecast"):
+        _split(np.arange(100.0), _cfg(backtest_days=28, val_days=5))
+
+
+def _truth(y, origins, h):
+    return y[np.asarray(origins)[:, None] + np.arange(1, h + 1)[None, :]]
+
+
+def test_scores_by_hand_true_mase_relative_mae_and_coverage():
+    """Scores of the naive baselines on a series worked by hand: the MASE scale is the in-sample seasonal naive
+    MAE of the series up to each origin (not the test window), so seasonal naive does not score 1."""
+    from neuralsight.tasks.forecast import forecast_at, score
+
+    cfg = _cfg(backtest_days=14, val_days=7, smoothing='"none"', log1p="false", season=2)
+    t = np.arange(40.0)
+    y = np.where(t < 20, t, 20 + 3 * (t - 20) + 5 * (t % 2))    # a ramp, then a steeper zig-zag ramp
+    cfg.model.horizon = 3
+    p = _split(y, cfg)
+    origins = p.origins("test", 3)
+    assert origins.tolist() == list(range(25, 37))
+    f = forecast_at({}, p, origins, cfg.model, "cpu")
+    s = score(f, p, origins, nominal=None)
+    truth = _truth(y, origins, 3)
+    # scale at origin o: mean |y_t - y_{t-2}| over t = 2..o (the series known there, not the test window)
+    scales = np.array([np.abs(y[2:o + 1] - y[:o - 1]).mean() for o in origins.tolist()])
+    # origin 25: 18 steps of 2 (t = 2..19), 20 - 18 = 2, 28 - 19 = 9, then 6 for t = 22..25: 71 over 24 terms
+    assert scales[0] == pytest.approx(71 / 24)
+    for name in ("naive", "seasonal_naive"):
+        err = np.abs(f[name]["point"] - truth)
+        assert s[name]["mase_h"] == pytest.approx((err / scales[:, None]).mean(0).tolist())
+        assert s[name]["mase"] == pytest.approx(float((err / scales[:, None]).mean()))
+        assert s[name]["mae"] == pytest.approx(float(err.mean()))
+    sn_err = np.abs(f["seasonal_naive"]["point"] - truth).mean(0)
+    assert s["naive"]["relative_mae_h"] == pytest.approx((np.abs(f["naive"]["point"] - truth).mean(0) / sn_err).tolist())
+    assert s["seasonal_naive"]["relative_mae"] == 1.0 and s["seasonal_naive"]["mase"] != pytest.approx(1.0)
+    # a net's interval: coverage against its nominal level, by hand
+    f["toy"] = {"point": truth.copy(), "lower": truth - 0.5, "upper": truth + 0.5}
+    f["toy"]["lower"][:6] += 1.0                        # half the origins' intervals miss above the truth
+    s = score(f, p, origins, nominal=0.8)
+    assert s["toy"]["coverage"] == 0.5 and s["toy"]["coverage_nominal"] == 0.8 and s["toy"]["mase"] == 0.0
+
+
+def test_a_series_that_seasonal_naive_forecasts_exactly_is_one_clear_error():
+    from neuralsight.errors import DataError as DE
+    from neuralsight.tasks.forecast import forecast_at, score
 
     cfg = _cfg(backtest_days=28, val_days=14, smoothing='"none"', log1p="false")
-    week = [1.0, 2, 3, 4, 5, 6, 7]
-    p = prepare_series(_series(week * 12), cfg)
-    origins = backtest_origins(p, 7)
-    assert int(origins[0]) == p.test_start - 1 and int(origins[-1]) + 7 == len(p.z) - 1
-    f = forecast_at({}, p, origins, 7, 14, (), "cpu")
-    week_ref = forecast_at({}, p, origins, 7, 14, (), "cpu")
-    s = score(f, p, origins, 7)
-    assert s["seasonal_naive"]["mae"] == 0.0                 # a perfect weekly cycle
-    # naive: forecasting day d's value for day d+h on a 1..7 saw tooth has known error
-    y = torch.tensor(week * 12)
-    err = (y[origins][:, None] - y[origins[:, None] + torch.arange(1, 8)]).abs().double().mean()
-    assert s["naive"]["mae"] == pytest.approx(float(err))
-    assert week_ref["naive"]["point"].shape == (len(origins), 7)
+    p = _split([1.0, 2, 3, 4, 5, 6, 7] * 12, cfg)
+    origins = p.origins("test", 7)
+    f = forecast_at({}, p, origins, cfg.model, "cpu")
+    np.testing.assert_allclose(f["seasonal_naive"]["point"], _truth(p.values, origins, 7))   # exact
+    with pytest.raises(DE, match="cannot score the forecasts: the training part repeats exactly with period 7"):
+        score(f, p, origins, nominal=None)
+
+
+def test_best_is_chosen_on_validation_and_never_on_test():
+    from neuralsight.tasks.forecast import choose
+
+    val = {"lstm": {"mase_h": [0.1, 0.9]}, "gru": {"mase_h": [0.5, 0.4]}, "rnn": {"mase_h": [0.3, 0.4]}}
+    assert choose(val, ["lstm", "gru", "rnn"], 2) == "gru"        # ties go to the first listed
+    assert choose(val, ["lstm", "gru", "rnn"], 1) == "lstm"
 
 
 def test_series_source_takes_csv_setting_data_file_and_catalog(tmp_path, monkeypatch):
+    from neuralsight.data.series import load_series, series_source, target_description
     from neuralsight.errors import DataError as DE
-    from neuralsight.tasks.backtest import load_series, series_source
 
     path = tmp_path / "mine.csv"
     path.write_text("day,sales\n" + "\n".join(f"2021-01-{i:02d},{i}" for i in range(1, 29)) + "\n")
@@ -145,9 +206,11 @@ def test_series_source_takes_csv_setting_data_file_and_catalog(tmp_path, monkeyp
     assert series_source(cfg.data) == path
     series, raw = load_series(cfg.data)
     assert series.values.tolist() == list(range(1, 29)) and raw.name == "sales"
+    assert target_description(cfg.data, series) == "sales: daily values"
     cfg = _cfg(data_dir=f'"{path}"', date='"day"', target='"sales"', end='"2021-01-10"')
     assert series_source(cfg.data) == path
     assert len(load_series(cfg.data)[1]) == 10
+    assert target_description(cfg.data, series) == "sales: 7-day trailing mean of the daily values"
     monkeypatch.setenv("NEURALSIGHT_DATA", str(tmp_path / "nowhere"))
     monkeypatch.setenv("NEURALSIGHT_CACHE", str(tmp_path / "cache"))
     with pytest.raises(DE, match="dataset 'covid-hu' not found: need hungary_daily_cases.csv"):

@@ -30,9 +30,26 @@ def test_train_eval_predict_forecast(tmp_path):
     assert "seasonal_naive" in html and "Why position matters" in html
     summary = json.loads((run_dir / "summary.json").read_text())
     test, val = summary["metrics"]["test"], summary["metrics"]["val"]
-    assert test["seasonal_naive.mase"] == pytest.approx(1.0)
-    assert {"lstm.mase_h7", "mlp.mase_h14", "naive.mase_h1", "lstm.coverage", "position.unseen_acc.cnn"} <= set(test)
-    assert summary["headline"]["split"] == "test" and summary["headline"]["name"].startswith("7-step MASE")
+    # The baselines' true MASE on this series and test window, worked out from the CSV by hand in
+    # tests/test_compat_forecast.py (the 0.1 fixture has the same data, windows and period).
+    assert test["seasonal_naive.mase_h7"] == pytest.approx(1.7994, abs=1e-4)
+    assert test["naive.mase_h1"] == pytest.approx(0.2464, abs=1e-4)
+    assert test["seasonal_naive.relative_mae"] == 1.0 and test["lstm.coverage_nominal"] == 0.8
+    assert {"lstm.mase_h7", "mlp.mase_h14", "lstm.relative_mae_h7", "lstm.coverage", "position.unseen_acc.cnn"} \
+        <= set(test)
+    # "best" is the recurrent net with the lowest validation MASE at 7 steps; the headline is its test MASE
+    protocol = summary["forecast"]
+    assert protocol["best"] == {"model": "lstm", "family": "recurrent net", "chosen_on": "val",
+                                "criterion": "mase_h7"}                       # the only recurrent net here
+    assert summary["headline"] == {"name": "7-day MASE of the best recurrent net (lstm, chosen on validation)",
+                                   "value": test["lstm.mase_h7"], "split": "test"}
+    assert protocol["target_series"] == "new_cases: 7-day trailing mean of the daily values"
+    assert protocol["season"] == 7 and "period 7" in protocol["mase"] and protocol["interval_nominal"] == 0.8
+    assert protocol["windows"] == {"train": ["2020-01-22", "2021-04-02"], "val": ["2021-04-03", "2021-07-02"],
+                                   "test": ["2021-07-03", "2021-12-31"]}
+    assert protocol["origins"] == {"val": 78, "test": 169}
+    assert protocol["classical"] == {"skipped": "not fitted (model.classical=false)"}     # --quick
+    assert val["lstm.mase_h7"] != test["lstm.mase_h7"]
     assert (run_dir / "models" / "mlp" / "checkpoints" / "best.json").is_file()
     # Validation metrics are the ones that chose each model's checkpoint.
     assert set(summary["fits"]) == {"lstm", "mlp"}
@@ -74,6 +91,45 @@ def test_train_eval_predict_forecast(tmp_path):
     assert res.exit_code == 2 and "bad.csv line 3: non-numeric value 'lots'" in res.output
     res = runner.invoke(app, ["predict", str(run_dir), "--horizon", "30"])
     assert res.exit_code == 2 and "outside 1..14" in res.output
+
+
+@pytest.mark.slow
+def test_classical_peers_in_the_task(tmp_path):
+    """ETS and ARIMA fitted by AIC on the training window of a shorter series, scored beside the nets, the
+    better of the two on validation named; eval refits them the same way."""
+    pytest.importorskip("statsmodels")
+    shared_data("covid-hu")
+    from neuralsight.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "forecast", "--quick", "--out", str(tmp_path), "--no-progress",
+                              "--set", "model.classical=true", "--set", 'data.start="2021-02-10"',
+                              "--set", 'model.models=["gru"]', "--set", "train.steps=20", "--set",
+                              "position.enabled=false"])
+    assert res.exit_code == 0, res.output
+    run_dir = next((tmp_path / "forecast").iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    test, val, protocol = summary["metrics"]["test"], summary["metrics"]["val"], summary["forecast"]
+    assert protocol["windows"]["train"] == ["2021-02-10", "2021-04-02"]
+    for kind in ("ets", "arima"):
+        fit = protocol["classical"][kind]
+        assert fit["selected_by"] == "aic" and fit["aic"] == min(c["aic"] for c in fit["candidates"]
+                                                                 if c["aic"] is not None)
+        assert {f"{kind}.mase_h7", f"{kind}.relative_mae_h7", f"{kind}.coverage"} <= set(test)
+        assert f"{kind}.mase_h7" in val
+    assert len(protocol["classical"]["ets"]["candidates"]) == 6
+    assert protocol["classical"]["ets"]["model"].startswith("ETS(A,")
+    assert protocol["classical"]["arima"]["model"].startswith("ARIMA(")
+    best = min(("ets", "arima"), key=lambda k: val[f"{k}.mase_h7"])
+    assert protocol["best_classical"] == {"model": best, "chosen_on": "val"}
+    assert summary["headline"]["name"] == "7-day MASE of the best recurrent net (gru, chosen on validation)"
+    html = (run_dir / "report.html").read_text()
+    assert protocol["classical"]["arima"]["model"] in html and "filtered forward" in html
+    res = runner.invoke(app, ["eval", str(run_dir), "--json"])
+    assert res.exit_code == 0, res.output
+    again = json.loads(res.stdout)
+    assert again["arima.mase_h7"] == pytest.approx(test["arima.mase_h7"], rel=1e-6)
+    assert again["ets.coverage"] == pytest.approx(test["ets.coverage"], rel=1e-6)
 
 
 def test_position_command(tmp_path):

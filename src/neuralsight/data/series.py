@@ -2,11 +2,20 @@
 
 Any CSV with a date column and one or more numeric value columns works; the catalog's ``covid-hu``
 (daily confirmed COVID-19 cases in Hungary, JHU CSSE) is the built-in one. Everything here is plain
-``csv`` + numpy: the series are a few thousand numbers, so pandas would only add a dependency.
+``csv`` + numpy: the series are a few thousand numbers, so pandas would only add a dependency. numpy is imported
+inside the functions: the CLI imports this module at start-up (the forecast task's config).
 
 Pipeline (every step is causal: a value at day ``t`` depends on days ``<= t`` only)::
 
     read_csv -> fill_gaps (reported, never shifted) -> [rolling mean | weekly sum] -> log1p -> Scaler(train part)
+
+The forecast task's series comes from here too: :class:`SeriesConfig` (its ``[data]`` section) names the CSV,
+:func:`load_series` cuts and smooths it, and :func:`split_series` splits it in time into three windows::
+
+    train [0, val_start)  |  validation [val_start, test_start)  |  test (the backtest) [test_start, T)
+
+The transform is fitted on the training window only; forecast origins of a window (:meth:`SplitSeries.origins`)
+have all their targets inside it.
 
 Errors are :class:`DataError` lines that name the file, the row and what is wrong.
 """
@@ -19,10 +28,13 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from neuralsight.config import bounded, choice
+from neuralsight.errors import ConfigError, DataError
 
-from neuralsight.errors import DataError
+if TYPE_CHECKING:
+    import numpy as np
 
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
 FILL_MODES = ("interpolate", "zero", "previous", "error")
@@ -98,6 +110,8 @@ def read_csv(path: Path | str, date_column: str = "date", target: str | None = N
         DataError: missing file/column, a non-numeric value, an unparsable, duplicate or unsorted date,
             a date off the grid, or a gap with ``fill="error"``.
     """
+    import numpy as np
+
     path = Path(path)
     if fill not in FILL_MODES:
         raise DataError(f"unknown fill mode '{fill}'", f"use one of {', '.join(FILL_MODES)}")
@@ -157,6 +171,8 @@ def read_csv(path: Path | str, date_column: str = "date", target: str | None = N
 def regularize(dates: list[dt.date], values: np.ndarray, name: str = "value", source: str = "<memory>",
                fill: str = "interpolate") -> Series:
     """Put sorted ``dates``/``values`` on a regular grid; missing dates (and empty cells) are filled and listed."""
+    import numpy as np
+
     if len(dates) > 1:
         diffs = Counter((b - a).days for a, b in zip(dates, dates[1:]))
         step = min(d for d, c in diffs.items() if c == max(diffs.values()))
@@ -184,6 +200,8 @@ def regularize(dates: list[dt.date], values: np.ndarray, name: str = "value", so
 
 
 def _fill(x: np.ndarray, mode: str) -> np.ndarray:
+    import numpy as np
+
     x = x.copy()
     bad = np.isnan(x)
     if mode == "zero":
@@ -205,6 +223,8 @@ def _fill(x: np.ndarray, mode: str) -> np.ndarray:
 
 def rolling_mean(x: np.ndarray, window: int) -> np.ndarray:
     """Trailing mean: ``out[t] = mean(x[max(0, t - window + 1) .. t])`` (causal; the start averages fewer)."""
+    import numpy as np
+
     c = np.cumsum(np.concatenate([[0.0], x]))
     t = np.arange(1, len(x) + 1)
     lo = np.maximum(0, t - window)
@@ -236,6 +256,8 @@ class Scaler:
 
     @classmethod
     def fit(cls, x: np.ndarray) -> Scaler:
+        import numpy as np
+
         x = np.asarray(x, dtype=np.float64)
         std = float(x.std())
         return cls(mean=float(x.mean()), std=std if std > 1e-12 else 1.0)
@@ -261,11 +283,15 @@ class Transform:
     scaler: Scaler
 
     def forward(self, x):
+        import numpy as np
+
         if self.log1p:
             x = np.log1p(np.maximum(x, 0.0)) if isinstance(x, np.ndarray) else (x.clamp_min(0.0)).log1p()
         return self.scaler.transform(x)
 
     def inverse(self, z):
+        import numpy as np
+
         x = self.scaler.inverse(z)
         if self.log1p:
             x = np.expm1(x) if isinstance(x, np.ndarray) else x.expm1()
@@ -281,6 +307,8 @@ class Transform:
     @classmethod
     def fit(cls, train_values: np.ndarray, log1p: bool) -> Transform:
         """Fit on ``train_values`` only (the values before the split); nothing after it is looked at."""
+        import numpy as np
+
         base = cls(log1p=log1p, scaler=Scaler())
         return cls(log1p=log1p, scaler=Scaler.fit(base.forward(np.asarray(train_values, dtype=np.float64))))
 
@@ -335,3 +363,189 @@ def check_length(series: Series, input_window: int, horizon: int, min_extra: int
                         f"of {input_window} plus a horizon of {horizon}" +
                         (f" plus {min_extra} steps for validation and backtest" if min_extra else ""),
                         "use a longer series or lower model.input_window / data.backtest_days")
+
+
+# ----------------------------------------------------------------------------- the forecast task's series
+
+
+SMOOTHING = {"none": "daily values", "rolling7": "7-day trailing mean of the daily values",
+             "weekly": "weekly sums of the daily values"}
+
+
+@dataclass
+class SeriesConfig:
+    """Which CSV a forecast run reads, how it is smoothed, and the lengths of its validation and test windows."""
+
+    dataset: str = "covid-hu"
+    data_dir: str | None = None
+    csv: str | None = field(default=None, metadata={"help": "any CSV file (overrides dataset)"})
+    date: str = "date"
+    target: str = "new_cases"
+    fill: str = choice("interpolate", FILL_MODES)
+    smoothing: str = choice("rolling7", tuple(SMOOTHING))
+    log1p: bool = True
+    start: str = field(default="", metadata={"help": "first date to use (YYYY-MM-DD, empty: all)"})
+    end: str = field(default="", metadata={"help": "last date to use (YYYY-MM-DD, empty: all)"})
+    backtest_days: int = bounded(182, min=1, help="last steps of the series: the test window (the backtest)")
+    val_days: int = bounded(91, min=1, help="steps before the test window: the validation window")
+    origin_every: int = bounded(1, min=1, help="steps between backtest origins")
+    season: int = bounded(0, min=0, help="seasonal period m of seasonal naive and MASE (0: 7 daily, 52 weekly)")
+
+
+def series_source(data: SeriesConfig, csv_override: Path | None = None) -> Path:
+    """Which CSV to read: an explicit file, data.csv, --data pointing at a file, or the catalog's covid-hu."""
+    if csv_override is not None:
+        return Path(csv_override)
+    if data.csv:
+        return Path(data.csv).expanduser()
+    if data.data_dir and Path(data.data_dir).expanduser().is_file():
+        return Path(data.data_dir).expanduser()
+    from neuralsight.data.catalog import locate
+
+    if data.dataset != "covid-hu":
+        raise DataError(f"dataset '{data.dataset}' is not a series", "use covid-hu or data.csv=FILE")
+    return locate("covid-hu", data.data_dir) / "hungary_daily_cases.csv"
+
+
+def load_series(data: SeriesConfig, csv_override: Path | None = None) -> tuple[Series, Series]:
+    """Read, cut to [start, end], and smooth; returns (prepared Series, raw Series)."""
+    path = series_source(data, csv_override)
+    raw = read_csv(path, data.date, data.target, fill=data.fill)
+    keep = [True] * len(raw)
+    for key, cmp in (("start", lambda d, b: d >= b), ("end", lambda d, b: d <= b)):
+        text = getattr(data, key)
+        if text:
+            try:
+                bound = dt.date.fromisoformat(text)
+            except ValueError:
+                raise ConfigError(f"config key 'data.{key}' = {text!r} is not a date", "use YYYY-MM-DD") from None
+            keep = [k and cmp(d, bound) for k, d in zip(keep, raw.dates, strict=True)]
+    if not all(keep):
+        idx = [i for i, k in enumerate(keep) if k]
+        if not idx:
+            raise ConfigError(f"data.start/data.end leave no dates of {path} (it spans {raw.dates[0]}..{raw.dates[-1]})")
+        raw = Series(dates=raw.dates[idx[0]: idx[-1] + 1], values=raw.values[idx[0]: idx[-1] + 1], name=raw.name,
+                     source=raw.source, step_days=raw.step_days,
+                     filled=[d for d in raw.filled if raw.dates[idx[0]] <= d <= raw.dates[idx[-1]]], fill=raw.fill)
+    return prepare_values(raw, data.smoothing), raw
+
+
+def season_of(data: SeriesConfig, series: Series) -> int:
+    """The seasonal period ``m``: ``data.season``, else 7 for daily and 52 for weekly steps (1 otherwise)."""
+    return data.season or (7 if series.step_days == 1 else 52 if series.step_days == 7 else 1)
+
+
+def target_description(data: SeriesConfig, series: Series) -> str:
+    """What the forecasts are of, in words: ``new_cases: 7-day trailing mean of the daily values``."""
+    if data.smoothing == "none" and series.step_days != 1:
+        return f"{data.target}: values every {series.step_days} days"
+    return f"{data.target}: {SMOOTHING[data.smoothing]}"
+
+
+@dataclass
+class SplitSeries:
+    """A prepared series split in time, in original units (``values``) and model space (``z``)."""
+
+    series: Series                 # after smoothing (original units)
+    raw_filled: int                # dates filled in the raw file
+    fill_report: str
+    transform: Transform           # fitted on values[:val_start]
+    z: object                      # (T,) float32 tensor, model space
+    val_start: int
+    test_start: int
+    season: int
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.series.values
+
+    def origins(self, window: str, horizon: int, every: int = 1):
+        """Forecast origins ``t`` (last observed index) whose targets ``t+1..t+horizon`` all lie in ``window``
+        (``"val"`` or ``"test"``), every ``every`` steps from the window's start; an (N,) int64 tensor."""
+        import torch
+
+        first, end = {"val": (self.val_start, self.test_start), "test": (self.test_start, len(self.z))}[window]
+        return torch.arange(first - 1, end - horizon, every, dtype=torch.long)
+
+    def supervised(self, input_window: int, horizon: int, device="cpu") -> tuple[tuple, tuple]:
+        """``((x, y), (x_val, y_val))``: the windows whose targets lie in the training and in the validation
+        window (:func:`windows`), on ``device``."""
+        z = self.z.to(device)
+        train, val = (windows(z, input_window, horizon, a, b)[:2] for a, b in ((0, self.val_start),
+                                                                              (self.val_start, self.test_start)))
+        if len(train[0]) == 0 or len(val[0]) == 0:
+            raise DataError(f"{self.series.source}: no complete training or validation window",
+                            "lower model.input_window/model.horizon or data.val_days")
+        return train, val
+
+    def describe(self) -> dict:
+        """The series and its split as JSON: source, name, length, dates, gaps filled, season, window starts."""
+        s = self.series
+        return {"source": s.source, "name": s.name, "steps": len(s), "first": str(s.dates[0]), "last": str(s.dates[-1]),
+                "step_days": s.step_days, "fill_report": self.fill_report, "filled": self.raw_filled,
+                "season": self.season, "val_start": str(s.dates[self.val_start]),
+                "test_start": str(s.dates[self.test_start])}
+
+    def windows(self) -> dict:
+        """The first and last date of each window: ``{"train": [first, last], "val": [...], "test": [...]}``."""
+        d, cuts = self.series.dates, (0, self.val_start, self.test_start, len(self.series))
+        return {name: [str(d[a]), str(d[b - 1])] for name, a, b in zip(("train", "val", "test"), cuts, cuts[1:])}
+
+
+def split_series(series: Series, data: SeriesConfig, input_window: int, horizon: int, raw: Series | None = None,
+                 transform: Transform | None = None) -> SplitSeries:
+    """Split ``series`` into train / validation / test and fit the transform on the training window only
+    (unless one is given, e.g. a saved run's)."""
+    import torch
+
+    season = season_of(data, series)
+    check_length(series, input_window, horizon, min_extra=data.val_days + data.backtest_days)
+    test_start = len(series) - data.backtest_days
+    val_start = test_start - data.val_days
+    if val_start < max(input_window, season) + horizon:
+        raise DataError(f"{series.source}: only {val_start} steps before validation; need at least "
+                        f"{max(input_window, season) + horizon} for one training window",
+                        "lower data.backtest_days, data.val_days or model.input_window")
+    if data.val_days < horizon or data.backtest_days < horizon:
+        raise DataError(f"{series.source}: data.val_days ({data.val_days}) and data.backtest_days "
+                        f"({data.backtest_days}) must each hold one forecast of {horizon} steps",
+                        f"raise them to at least {horizon} or lower model.horizon")
+    if transform is None:
+        transform = Transform.fit(series.values[:val_start], log1p=data.log1p)
+    z = torch.as_tensor(transform.forward(series.values), dtype=torch.float32)
+    raw = raw if raw is not None else series
+    return SplitSeries(series=series, raw_filled=len(raw.filled), fill_report=raw.fill_report(), transform=transform,
+                       z=z, val_start=val_start, test_start=test_start, season=season)
+
+
+def whole_series(series: Series, raw: Series, transform: Transform, data: SeriesConfig, input_window: int,
+                 horizon: int) -> SplitSeries:
+    """``series`` unsplit (both window starts at its end), to forecast ``horizon`` steps after its last date."""
+    import torch
+
+    check_length(series, max(input_window, 2 * 7), 0)
+    season = season_of(data, series)
+    if len(series) - 1 - season * math.ceil(horizon / season) < 0:
+        raise DataError(f"{series.source}: too short for a seasonal naive forecast of {horizon} steps")
+    z = torch.as_tensor(transform.forward(series.values), dtype=torch.float32)
+    return SplitSeries(series, len(raw.filled), raw.fill_report(), transform, z, len(z), len(z), season)
+
+
+def forecast_csv(forecasts: dict, dates: list, quantiles) -> str:
+    """One forecast as CSV text: ``date,step``, then per model its point forecast (and, with quantiles, the
+    outer quantiles as ``<name>_q0.1``, ``<name>_q0.9``), one row per step, 4 decimals.
+
+    Args:
+        forecasts: ``{name: {"point": (H,), "lower": (H,) or None, "upper": ...}}``. dates: the H dates.
+    """
+    header = ["date", "step"]
+    for name, e in forecasts.items():
+        header += [name] + ([f"{name}_q{quantiles[0]:g}", f"{name}_q{quantiles[-1]:g}"] if e["lower"] is not None
+                            else [])
+    lines = [",".join(header)]
+    for h, day in enumerate(dates):
+        cells = [day.isoformat(), str(h + 1)]
+        for e in forecasts.values():
+            cells += [f"{float(e[k][h]):.4f}" for k in ("point", "lower", "upper") if e[k] is not None]
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"

@@ -4,8 +4,9 @@
   window; a linear head maps the last hidden state to ``horizon x len(quantiles)`` outputs at once
   (direct multi-output, no feeding forecasts back in).
 - :class:`WindowMLP` (``"window_mlp"``): the lecture's feed-forward net on the flattened window.
-- Baselines as plain functions over tensors: :func:`naive`, :func:`seasonal_naive`.
-- Classical peers (ETS, ARIMA from statsmodels; optional, benchmark use): :func:`classical_forecasts`.
+- Baselines as plain functions over tensors: :func:`naive`, :func:`seasonal_naive`; every model's
+  forecasts from a series' origins: :func:`forecast_origins`.
+- Classical peers (ETS, ARIMA from statsmodels, structure chosen by AIC; optional): :func:`fit_classical`.
 
 With ``residual=True`` a net predicts offsets from the window's last value, so an untrained net starts
 as the naive forecast and learns corrections (it helps a lot on a few hundred training windows).
@@ -14,6 +15,8 @@ and the outer quantiles give a prediction interval.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -166,7 +169,48 @@ def seasonal_naive(y: torch.Tensor, origins: torch.Tensor, horizon: int, season:
     return y[idx]
 
 
+def forecast_origins(models: dict, split, origins, horizon: int, input_window: int, quantiles,
+                     nominal: float | None = None, device="cpu", peers: dict | None = None) -> dict:
+    """Every model's forecasts from each origin, beside naive and seasonal naive, in original units.
+
+    Args:
+        models: ``{name: net}`` taking (N, input_window) windows of the model-space series.
+        split: the series (``data.series.SplitSeries``: ``z`` model space, ``values`` original units, ``season``,
+            ``transform``).
+        origins: (N,) int64 tensor, the last observed index of each forecast.
+        nominal: the level the outer quantiles claim (0.1 and 0.9: 0.8); the peers' central interval has the
+            same level. None: no intervals.
+        peers: ``{name: ClassicalFit}`` fitted in the same model space.
+
+    Returns:
+        ``{name: {"point": (N, H) float64 numpy array, "lower"/"upper": (N, H) or None}}``.
+    """
+    y = torch.as_tensor(split.values, dtype=torch.float64)
+    out: dict = {"naive": {"point": naive(y, origins, horizon), "lower": None, "upper": None},
+                 "seasonal_naive": {"point": seasonal_naive(y, origins, horizon, split.season), "lower": None,
+                                    "upper": None}}
+    z = split.z.to(device)
+    x = z[origins.to(device)[:, None] + torch.arange(-input_window + 1, 1, device=device)[None, :]]  # (N, W)
+    for name, model in models.items():
+        with torch.no_grad():
+            f = split.transform.inverse(model(x).float().double().cpu())                 # (N, H, Q)
+        bounds = (f[..., 0], f[..., -1]) if nominal and len(quantiles) >= 2 else (None, None)
+        out[name] = {"point": f[..., point_index(quantiles)], "lower": bounds[0], "upper": bounds[1]}
+    for name, fit in (peers or {}).items():
+        f = [split.transform.inverse(torch.as_tensor(a)) for a in
+             fit.forecast(split.z.double().numpy(), origins.numpy(), horizon, nominal or 0.5)]
+        out[name] = {"point": f[0], "lower": f[1] if nominal else None, "upper": f[2] if nominal else None}
+    return {name: {k: None if v is None else v.numpy() for k, v in f.items()} for name, f in out.items()}
+
+
 # ----------------------------------------------------------------------------- classical peers
+#
+# What a statsmodels user fits: the model family's structure chosen by AIC on the training window, the
+# parameters estimated there once, then the fitted model filtered forward to each forecast origin without
+# refitting (the nets' protocol: weights fixed after training, the input window read up to the origin).
+
+ARIMA_MAX_ORDER = 3          # the grid: p, q in 0..3 (d chosen by KPSS first, as Hyndman & Khandakar 2008)
+KPSS_ALPHA = 0.05
 
 
 def _statsmodels():
@@ -174,43 +218,158 @@ def _statsmodels():
         import statsmodels  # noqa: F401
     except ModuleNotFoundError as err:
         raise ModuleNotFoundError("the ETS and ARIMA peers need statsmodels, which is not installed: "
-                                  "pip install statsmodels (a benchmark-only extra)", name=err.name) from None
+                                  "pip install statsmodels (or the bench extra: pip install neuralsight[bench])",
+                                  name=err.name) from None
 
 
-def classical_forecasts(kind: str, z, fit_end: int, origins, horizon: int, season: int = 7):
-    """ETS or ARIMA forecasts in model space, fitted once on ``z[:fit_end]`` then filtered to each origin.
+def _one_blas_thread():
+    """A context with numpy's BLAS on one thread (threadpoolctl, when installed): the state-space matrices are
+    tiny, and a BLAS thread pool only spin-waits between them (ten times slower on a busy 2-core CPU)."""
+    import contextlib
 
-    The same protocol as the nets: parameters are estimated on the training part only; at an origin
-    ``t`` the fitted model is run over ``z[:t+1]`` (no refit) and forecasts ``horizon`` steps.
+    try:
+        from threadpoolctl import threadpool_limits
+    except ModuleNotFoundError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+@dataclass
+class ClassicalFit:
+    """One classical peer fitted on a training window: the candidate with the lowest AIC, and all it tried.
+
+    ``result`` holds statsmodels' fitted results; :meth:`forecast` keeps its parameters fixed.
+    """
+
+    kind: str                    # "ets" or "arima"
+    spec: str                    # the chosen model, e.g. "ETS(A,Ad,N)" or "ARIMA(2,1,1) with drift"
+    aic: float
+    candidates: list[dict]       # every candidate: {"model", "aic"} (aic None: the fit failed)
+    fit_seconds: float           # wall-clock seconds of the whole search, every candidate included
+    result: object = field(repr=False, default=None)
+
+    def describe(self) -> dict:
+        return {"model": self.spec, "aic": self.aic, "selected_by": "aic", "fit_seconds": self.fit_seconds,
+                "candidates": self.candidates}
+
+    def forecast(self, z, origins, horizon: int, nominal: float):
+        """Forecasts from each origin ``t``: the fitted model filtered over ``z[:t+1]`` (no refit), ``horizon`` ahead.
+
+        The model is filtered once over all of ``z`` (a Kalman filter is causal: its state at ``t`` has seen
+        ``z[:t+1]`` only), and each forecast is the dynamic prediction from that state, which is what
+        ``result.apply(z[:t+1]).get_forecast(horizon)`` gives, in one pass.
+
+        Args:
+            z: (T,) series in the space the model was fitted in. origins: (N,) last observed index per forecast,
+                with ``origin + horizon < T``.
+            nominal: the central prediction interval's level, e.g. 0.8.
+
+        Returns:
+            ``(point, lower, upper)``, each an (N, horizon) numpy array.
+        """
+        import warnings
+
+        import numpy as np
+
+        z = np.asarray(z, dtype=np.float64)
+        out = np.empty((3, len(origins), horizon))
+        with warnings.catch_warnings(), _one_blas_thread():
+            warnings.simplefilter("ignore")
+            whole = self.result.apply(z)
+            for k, t in enumerate(np.asarray(origins, dtype=np.int64)):
+                if t + horizon >= len(z):
+                    raise ValueError(f"origin {int(t)} + horizon {horizon} runs past the series ({len(z)} steps)")
+                pred = whole.get_prediction(start=int(t) + 1, end=int(t) + horizon, dynamic=True)
+                bounds = np.asarray(pred.conf_int(alpha=1.0 - nominal))          # (H, 2)
+                out[:, k] = np.asarray(pred.predicted_mean), bounds[:, 0], bounds[:, 1]
+        return out[0], out[1], out[2]
+
+
+def kpss_differences(x, alpha: float = KPSS_ALPHA, max_d: int = 2) -> int:
+    """How often to difference ``x``: the smallest ``d`` whose KPSS test (level stationarity) is not rejected
+    at ``alpha``, as ``forecast::ndiffs`` and auto.arima choose it."""
+    import warnings
+
+    import numpy as np
+    from statsmodels.tsa.stattools import kpss
+
+    x = np.asarray(x, dtype=np.float64)
+    for d in range(max_d):
+        with warnings.catch_warnings(), _one_blas_thread():
+            warnings.simplefilter("ignore")       # p-values outside KPSS's table come back clipped, with a warning
+            pvalue = kpss(np.diff(x, n=d), regression="c", nlags="auto")[1]
+        if pvalue >= alpha:
+            return d
+    return max_d
+
+
+def _ets_candidates(n: int, season: int) -> list[tuple[str, dict]]:
+    """Additive ETS (the series may be negative in model space): trend none / additive / damped, with and
+    without an additive season of period ``season`` (when the window holds three seasons)."""
+    seasons = [None] + ([season] if season > 1 and n >= 3 * season else [])
+    out = []
+    for trend, damped, t in ((False, False, "N"), (True, False, "A"), (True, True, "Ad")):
+        for s in seasons:
+            out.append((f"ETS(A,{t},{'A' if s else 'N'})", {"trend": trend, "damped_trend": damped, "seasonal": s}))
+    return out
+
+
+def _arima_candidates(d: int, max_order: int = ARIMA_MAX_ORDER) -> list[tuple[str, dict]]:
+    """ARIMA(p,d,q), p and q in 0..max_order, with and without a constant (d = 0) or drift (d = 1)."""
+    trends = {0: (("n", ""), ("c", " with mean")), 1: (("n", ""), ("t", " with drift"))}.get(d, (("n", ""),))
+    return [(f"ARIMA({p},{d},{q}){label}", {"order": (p, d, q), "trend": trend})
+            for p in range(max_order + 1) for q in range(max_order + 1) for trend, label in trends]
+
+
+def fit_classical(kind: str, train, season: int = 7, max_order: int = ARIMA_MAX_ORDER) -> ClassicalFit:
+    """Fit ETS or ARIMA on ``train`` as a statsmodels user would: every candidate, the lowest AIC kept.
 
     Args:
-        kind: ``"ets"`` (damped additive-trend exponential smoothing, state space) or ``"arima"``
-            (ARIMA(2,1,2) with a drift-free difference).
-        z: (T,) array in model space. fit_end: first index not used for fitting.
-        origins: (N,) last observed index per forecast.
+        kind: ``"ets"`` (statsmodels' state-space ``ExponentialSmoothing``; trend none / additive / damped,
+            season none / additive with period ``season``) or ``"arima"`` (``d`` from repeated KPSS tests at 5 %,
+            then ``p, q`` in 0..3 with and without a constant or drift, maximum likelihood).
+        train: (n,) training window (the nets' model space: log1p and standardised).
+        season: the seasonal period ``m``.
+        max_order: the largest ARIMA ``p`` and ``q`` tried.
 
-    Returns:
-        (N, horizon) numpy array.
+    Raises:
+        ValueError: an unknown ``kind``, or a window on which no candidate could be fitted.
+        ModuleNotFoundError: statsmodels is missing (with the install hint).
     """
+    import time
     import warnings
 
     import numpy as np
 
     _statsmodels()
-    z = np.asarray(z, dtype=np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if kind == "ets":
-            from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
+    from statsmodels.tsa.arima.model import ARIMA
+    from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
 
-            res = ExponentialSmoothing(z[:fit_end], trend=True, damped_trend=True).fit(disp=False)
-        elif kind == "arima":
-            from statsmodels.tsa.arima.model import ARIMA
-
-            res = ARIMA(z[:fit_end], order=(2, 1, 2)).fit()
-        else:
-            raise ValueError(f"unknown classical model '{kind}'; use 'ets' or 'arima'")
-        out = np.empty((len(origins), horizon))
-        for k, t in enumerate(np.asarray(origins)):
-            out[k] = res.apply(z[: int(t) + 1]).forecast(horizon)
-    return out
+    x = np.asarray(train, dtype=np.float64)
+    start = time.perf_counter()
+    if kind == "ets":
+        # The scale is a parameter, not concentrated out: filtered forward, the intervals keep the training
+        # window's noise variance instead of re-estimating it from the data they forecast.
+        candidates = [(name, lambda kw=kw: ExponentialSmoothing(x, concentrate_scale=False, **kw).fit(disp=False))
+                      for name, kw in _ets_candidates(len(x), season)]
+    elif kind == "arima":
+        candidates = [(name, lambda kw=kw: ARIMA(x, **kw).fit())
+                      for name, kw in _arima_candidates(kpss_differences(x), max_order)]
+    else:
+        raise ValueError(f"unknown classical model '{kind}'; use 'ets' or 'arima'")
+    tried, best = [], None
+    for name, fit in candidates:
+        with warnings.catch_warnings(), _one_blas_thread():
+            warnings.simplefilter("ignore")       # convergence chatter: the AIC judges the fit
+            try:
+                res = fit()
+            except (np.linalg.LinAlgError, ValueError):
+                tried.append({"model": name, "aic": None})
+                continue
+        aic = float(res.aic)
+        tried.append({"model": name, "aic": aic})
+        if np.isfinite(aic) and (best is None or aic < best[1]):
+            best = (name, aic, res)
+    if best is None:
+        raise ValueError(f"no {kind} candidate could be fitted on the {len(x)}-step training window")
+    return ClassicalFit(kind, best[0], best[1], tried, time.perf_counter() - start, best[2])

@@ -1,26 +1,26 @@
-"""Sequence forecasting: RNN / LSTM / GRU (and the window MLP) against naive baselines, as one task.
+"""Sequence forecasting: RNN / LSTM / GRU (and the window MLP) against baselines and classical peers, as one task.
 
-This module holds the task: config, the engine adapter (one per model: the first trains in the run itself,
-the others in ``models/<kind>/``), the final backtest of the best checkpoints over the last
-``data.backtest_days`` steps (the test split), evaluate and predict over a saved run, and the report
-sections. ``tasks/backtest.py`` holds the series, its split in time and the backtest's forecasts and scores;
-``viz/forecast.py`` draws the figures; ``lecture/position.py`` is the position experiment of the report.
+Three windows (``data/series.py``): the nets train on the first; the validation window picks each net's
+checkpoint and, by a backtest over it, the model named "best"; the test window is forecast once, after training.
+Beside the nets: naive, seasonal naive and (``model.classical``) ETS and ARIMA chosen by AIC on the training
+window; all are fitted there once, never refitted, and read the series up to each origin to forecast from it.
+Scores (``engine/forecast_metrics.py``): MAE, RMSE, true MASE, MAE relative to seasonal naive, interval coverage.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import neuralsight.tasks.backtest as backtest
 from neuralsight.config import TrainConfig, bounded
+from neuralsight.data.series import SeriesConfig, SplitSeries, forecast_csv, load_series, split_series
 from neuralsight.errors import ConfigError, DataError, UserError
-from neuralsight.report.sections import Figure, Section, Table, Text
-from neuralsight.tasks.backtest import NEURAL, DataConfig, Prepared
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
 
-INFO_FILE = "forecast.json"
+INFO_FILE, HORIZONS = "forecast.json", (1, 7, 14)
+NEURAL, RECURRENT, CLASSICAL = ("lstm", "gru", "rnn", "mlp"), ("lstm", "gru", "rnn"), ("ets", "arima")
+MASE_TEXT = ("Hyndman & Koehler (2006): absolute errors over the in-sample MAE of the seasonal naive forecast "
+             "(period {m}) on the series up to each forecast origin")
 
 
 @dataclass
@@ -33,15 +33,16 @@ class ModelConfig:
     dropout: float = bounded(0.0, min=0, max=0.9)
     quantiles: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.9])
     residual: bool = True
-    classical: bool = False
+    classical: bool = field(default=True, metadata={"help": "ETS and ARIMA beside the nets (needs statsmodels)"})
+
+    @property
+    def nominal(self) -> float | None:  # the level the outer quantiles claim (0.1 and 0.9: 0.8); None: no interval
+        return round(self.quantiles[-1] - self.quantiles[0], 10) if len(self.quantiles) >= 2 else None
 
     def check(self) -> None:
-        bad = [m for m in self.models if m not in NEURAL]
-        if bad or not self.models:
-            raise ConfigError(f"config key 'model.models' = {self.models!r}: unknown or empty",
-                              f"choose from {list(NEURAL)}")
-        if len(set(self.models)) != len(self.models):
-            raise ConfigError(f"config key 'model.models' = {self.models!r} lists a model twice")
+        if not self.models or set(self.models) - set(NEURAL) or len(set(self.models)) != len(self.models):
+            raise ConfigError(f"config key 'model.models' = {self.models!r}: unknown, repeated or empty",
+                              f"choose from {list(NEURAL)}, each once")
 
 
 @dataclass
@@ -54,7 +55,7 @@ class PositionConfig:
 
 @dataclass
 class Config:
-    data: DataConfig = field(default_factory=DataConfig)
+    data: SeriesConfig = field(default_factory=SeriesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     position: PositionConfig = field(default_factory=PositionConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=0, steps=600, batch_size=64, lr=3e-3,
@@ -77,40 +78,24 @@ def model_spec(kind: str, m: ModelConfig) -> dict:
 
 
 class ForecastTrain:
-    """The engine's view of one forecaster: windows as tensors on the device, pinball/MSE loss.
+    """The engine's view of one forecaster (``model`` given: a saved run's, for its validation metrics)."""
 
-    ``model`` is built from ``model.*`` unless one is given (a saved run's, for its validation metrics).
-    """
+    monitor, monitor_mode, channels_last, evaluate_at_start, item_unit = "val_mae", "min", False, True, "windows"
 
-    monitor = "val_mae"
-    monitor_mode = "min"
-    channels_last = False
-    evaluate_at_start = True
-    item_unit = "windows"
-
-    def __init__(self, kind: str, cfg: Config, p: Prepared, device, model=None):
+    def __init__(self, kind: str, cfg: Config, p: SplitSeries, device, model=None):
         import torch
 
-        from neuralsight.data.series import windows
         from neuralsight.models import create_model
 
-        self.kind, self.p, self.device = kind, p, device
-        m = cfg.model
-        self.quantiles = tuple(m.quantiles)
-        self.model_spec = model_spec(kind, m)
+        self.kind, self.p, self.device, m = kind, p, device, cfg.model
+        self.quantiles, self.model_spec = tuple(m.quantiles), model_spec(kind, m)
         if model is None:
             try:
                 model = create_model(self.model_spec["name"], **self.model_spec["kwargs"]).to(device)
             except ValueError as err:
                 raise ConfigError(f"model: {err}") from None
-        self.model = model
-        z = p.z.to(device)
-        # Training targets end before the validation part; validation targets end before the backtest.
-        self.x, self.y, _ = windows(z, m.input_window, m.horizon, 0, p.val_start)
-        self.xv, self.yv, _ = windows(z, m.input_window, m.horizon, p.val_start, p.test_start)
-        if len(self.x) == 0 or len(self.xv) == 0:
-            raise DataError(f"{p.series.source}: no complete training or validation window",
-                            "lower model.input_window/model.horizon or data.val_days")
+        # Training targets end before the validation window; validation targets end before the test window.
+        self.model, (self.x, self.y), (self.xv, self.yv) = model, *p.supervised(m.input_window, m.horizon, device)
         self.yv_orig = torch.as_tensor(p.transform.inverse(self.yv.double().cpu().numpy())).to(device)
 
     def train_size(self) -> int:
@@ -123,8 +108,7 @@ class ForecastTrain:
     def training_step(self, model, batch):
         from neuralsight.models.forecaster import pinball_loss
 
-        x, y = batch
-        return pinball_loss(model(x), y, self.quantiles)
+        return pinball_loss(model(batch[0]), batch[1], self.quantiles)
 
     def evaluate(self, model) -> dict:
         from neuralsight.models.forecaster import pinball_loss, point_index
@@ -139,15 +123,83 @@ def val_metrics(built: dict, env) -> dict:
     """``{kind}.val_loss`` / ``{kind}.val_mae`` of each adapter's model, computed as the engine did (autocast)."""
     import torch
 
-    out = {}
     with torch.no_grad(), env.autocast():
-        for kind, t in built.items():
-            out.update({f"{kind}.{k}": v for k, v in t.evaluate(t.model).items()})
+        return {f"{kind}.{k}": v for kind, t in built.items() for k, v in t.evaluate(t.model).items()}
+
+
+def forecast_at(models: dict, p: SplitSeries, origins, m: ModelConfig, device, peers: dict | None = None) -> dict:
+    from neuralsight.models.forecaster import forecast_origins
+
+    return forecast_origins(models, p, origins, m.horizon, m.input_window, m.quantiles, m.nominal,
+                            device, peers)
+
+
+def fit_peers(p: SplitSeries, m: ModelConfig) -> tuple[dict, str | None]:
+    """ETS and ARIMA fitted on the training window (``{}`` and the hint why when they are skipped)."""
+    from neuralsight.engine import progress
+    from neuralsight.models.forecaster import fit_classical
+
+    try:
+        with progress.status("fitting ETS and ARIMA on the training window (structure by AIC)"):
+            return {k: fit_classical(k, p.z[:p.val_start].double().numpy(), p.season) for k in CLASSICAL}, None
+    except ModuleNotFoundError as err:
+        progress.line(f"classical peers skipped: {err}")
+        return {}, f"classical peers skipped: {err}"
+    except ValueError as err:
+        raise DataError(f"{p.series.source}: {err}", "lengthen the training window or model.classical=false") from None
+
+
+def score(forecasts: dict, p: SplitSeries, origins, nominal: float | None) -> dict:
+    """Per model: MAE, RMSE, MASE (period ``p.season``), MAE over seasonal naive's, overall and per horizon
+    (``*_h``), and the interval's coverage beside ``nominal``."""
+    import numpy as np
+
+    from neuralsight.engine import forecast_metrics as fm
+
+    y, o, sn = np.asarray(p.values, dtype=np.float64), origins.numpy(), forecasts["seasonal_naive"]["point"]
+    truth = y[o[:, None] + np.arange(1, sn.shape[1] + 1)[None, :]]                     # (N, H)
+    scores = {}
+    try:
+        for name, f in forecasts.items():
+            point, mase = f["point"], fm.rolling_origin_mase(y, o, f["point"], p.season)
+            scores[name] = s = {
+                "mae": fm.mae(truth, point), "rmse": float(np.sqrt(((point - truth) ** 2).mean())),
+                "mase": mase["mase"], "relative_mae": fm.relative_mae(truth, point, sn),
+                "mae_h": np.abs(point - truth).mean(0).tolist(), "mase_h": mase["mase_h"],
+                "relative_mae_h": [fm.relative_mae(truth[:, i], point[:, i], sn[:, i]) for i in range(sn.shape[1])]}
+            if f["lower"] is not None and nominal:
+                cov = fm.interval_coverage(truth, f["lower"], f["upper"], nominal)
+                s.update(coverage=cov["coverage"], coverage_nominal=cov["nominal"])
+    except ValueError as err:
+        raise DataError(f"{p.series.source}: cannot score the forecasts: {err}", "set data.season or use another "
+                        "series (MASE needs a training part that seasonal naive does not forecast exactly)") from None
+    return scores
+
+
+def flat_metrics(scores: dict) -> dict:
+    """``{model}.{mase, mae, rmse, relative_mae, coverage, coverage_nominal}`` and ``.mase_h7`` etc. at HORIZONS."""
+    out = {}
+    for name, s in scores.items():
+        out.update({f"{name}.{k}": s[k] for k in ("mase", "mae", "rmse", "relative_mae", "coverage",
+                                                  "coverage_nominal") if k in s})
+        out.update({f"{name}.{k}_h{h}": s[f"{k}_h"][h - 1] for k in ("mase", "relative_mae") for h in HORIZONS
+                    if h <= len(s["mase_h"])})
     return out
 
 
-def _as_numpy(forecast: dict, row=slice(None)) -> dict:
-    return {k: None if v is None else v[row].numpy() for k, v in forecast.items()}
+def backtests(models: dict, p: SplitSeries, cfg: Config, device, peers: dict) -> dict:
+    """``{window: (origins, forecasts, scores)}`` for the validation and the test window."""
+    out = {}
+    for window in ("val", "test"):
+        o = p.origins(window, cfg.model.horizon, cfg.data.origin_every)
+        f = forecast_at(models, p, o, cfg.model, device, peers)
+        out[window] = (o, f, score(f, p, o, cfg.model.nominal))
+    return out
+
+
+def choose(val_scores: dict, names: list[str], h: int) -> str:
+    """The name with the lowest validation MASE ``h`` steps ahead (the first of equals)."""
+    return min(names, key=lambda k: (val_scores[k]["mase_h"][h - 1], names.index(k)))
 
 
 @register_task
@@ -165,8 +217,8 @@ class Forecast:
     def build(self, cfg: Config, env, run) -> dict[str, ForecastTrain]:
         from neuralsight.engine.trainer import seed_everything
 
-        series, raw = backtest.load_series(cfg.data)
-        p = backtest.prepare_series(series, cfg, raw)
+        series, raw = load_series(cfg.data)
+        p = split_series(series, cfg.data, cfg.model.input_window, cfg.model.horizon, raw)
         built = {}
         for i, kind in enumerate(cfg.model.models):
             seed_everything(cfg.train.seed + 1000 * i, cfg.train.deterministic)  # model i's weights as in 0.1
@@ -176,47 +228,38 @@ class Forecast:
     def finish(self, cfg: Config, env, run, built: dict, fits: dict) -> Outcome:
         import torch
 
+        from neuralsight.data.series import target_description
+        from neuralsight.viz.forecast import backtest_figures
+
         m, p = cfg.model, next(iter(built.values())).p
         models = {kind: t.model for kind, t in built.items()}
-        origins = backtest.backtest_origins(p, m.horizon, cfg.data.origin_every)
-        forecasts = backtest.forecast_at(models, p, origins, m.horizon, m.input_window, m.quantiles, env.device,
-                                         classical=m.classical)
-        scores = backtest.score(forecasts, p, origins, m.horizon)
-        final = backtest.forecast_at(models, p, torch.as_tensor([len(p.z) - 1]), m.horizon, m.input_window,
-                                     m.quantiles, env.device)
-        # The figures show the net with the best validation MAE (chosen without looking at the backtest).
-        shown = min(fits, key=lambda k: math.inf if fits[k].best_metric is None else fits[k].best_metric)
-        s = p.series
+        peers, skipped = fit_peers(p, m) if m.classical else ({}, "not fitted (model.classical=false)")
+        bt = backtests(models, p, cfg, env.device, peers)
+        (_, _, val), (origins, forecasts, test) = bt["val"], bt["test"]
+        h, unit = min(7, m.horizon), {1: "day", 7: "week"}.get(p.series.step_days, "step")
+        best = choose(val, [k for k in models if k in RECURRENT] or list(models), h)
+        family = "recurrent net" if best in RECURRENT else "net"
+        protocol = {"target_series": target_description(cfg.data, p.series), "season": p.season,
+                    "mase": MASE_TEXT.format(m=p.season), "interval_nominal": m.nominal,
+                    "windows": p.windows(), "origins": {w: len(bt[w][0]) for w in bt},
+                    "best": {"model": best, "family": family, "chosen_on": "val", "criterion": f"mase_h{h}"},
+                    "classical": {k: f.describe() for k, f in peers.items()} or {"skipped": skipped},
+                    "best_classical": peers and {"model": choose(val, list(peers), h), "chosen_on": "val"}}
+        final = forecast_at({best: models[best]}, p, torch.as_tensor([len(p.z) - 1]), m, env.device)
         run.write_json(INFO_FILE, {
-            "series": {"source": s.source, "name": s.name, "steps": len(p.z), "first": str(s.dates[0]),
-                       "last": str(s.dates[-1]), "step_days": s.step_days, "fill_report": p.fill_report,
-                       "filled": p.raw_filled, "season": p.season, "val_start": str(s.dates[p.val_start]),
-                       "test_start": str(s.dates[p.test_start])},
-            "transform": p.transform.to_dict(), "origins": origins.tolist(), "scores": scores,
-            "train_seconds": {k: f.train_seconds for k, f in fits.items()},
-            "steps": {k: f.step for k, f in fits.items()},
-            "val_mae": {k: f.best_metric for k, f in fits.items()}, "shown_model": shown})
-        self._figures(run.figures, p, forecasts, final[shown], scores, origins, m, shown)
-        test = backtest.flat_metrics(scores, m.horizon)
+            "series": p.describe(), "transform": p.transform.to_dict(), "origins": origins.tolist(), "scores": test,
+            "val_scores": val, "protocol": protocol, "train_seconds": {k: f.train_seconds for k, f in fits.items()},
+            "steps": {k: f.step for k, f in fits.items()}, "val_mae": {k: f.best_metric for k, f in fits.items()},
+            "shown_model": best})
+        backtest_figures(run.figures, p, origins.tolist(), best, forecasts[best], {k: v if v is None else v[0] for k, v in
+                         final[best].items()}, forecasts["seasonal_naive"]["point"], test, m.quantiles, NEURAL)
+        metrics = flat_metrics(test)
         if cfg.position.enabled:
-            test.update({f"position.unseen_acc.{k}": v for k, v in self._position(run, cfg.position).items()})
-        name, value = backtest.headline(scores, m.horizon)
-        return Outcome(name, value, "test", val=val_metrics(built, env), test=test,
-                       extra={"models": list(m.models), "missing_dates_filled": p.raw_filled})
-
-    def _figures(self, fig_dir: Path, p: Prepared, forecasts: dict, future: dict, scores: dict, origins,
-                 m: ModelConfig, shown: str) -> None:
-        from neuralsight.viz import forecast as figures
-
-        s, idx = p.series, origins.tolist()
-        future_dates = [s.date_after(h + 1) for h in range(m.horizon)]
-        figures.forecasts_figure(fig_dir / "forecasts.png", s.dates, s.values, p.test_start, idx, shown,
-                                 _as_numpy(forecasts[shown]), forecasts["seasonal_naive"]["point"].numpy(),
-                                 future_dates, _as_numpy(future, 0), f"{m.quantiles[0]:g}-{m.quantiles[-1]:g}", s.name)
-        figures.error_by_horizon_figure(fig_dir / "error_by_horizon.png", scores, NEURAL, len(idx))
-        figures.backtest_origins_figure(fig_dir / "backtest_origins.png", s.dates, s.values, p.val_start,
-                                        p.test_start, idx, f"{s.name}: {len(s)} steps, {s.dates[0]}..{s.dates[-1]}; "
-                                                           f"{p.fill_report}")
+            metrics.update({f"position.unseen_acc.{k}": v for k, v in self._position(run, cfg.position).items()})
+        return Outcome(f"{h}-{unit} MASE of the best {family} ({best}, chosen on validation)",
+                       test[best]["mase_h"][h - 1], "test", val={**val_metrics(built, env), **flat_metrics(val)},
+                       test=metrics, extra={"models": list(m.models), "missing_dates_filled": p.raw_filled,
+                                            "forecast": protocol})
 
     def _position(self, run, pos: PositionConfig) -> dict:
         """The position experiment (position.json and figures/position.png); accuracy at unseen positions."""
@@ -225,15 +268,13 @@ class Forecast:
         from neuralsight.viz.position import plot
 
         with progress.status("position experiment: feed-forward net, LSTM and 1D CNN"):
-            result = run_experiment(PositionSpec(steps=pos.steps, train_size=pos.train_size, seed=pos.seed),
-                                    device="cpu")
+            result = run_experiment(PositionSpec(steps=pos.steps, train_size=pos.train_size, seed=pos.seed), "cpu")
         run.write_json("position.json", result)
         plot(result, run.figures / "position.png")
         return result["unseen"]
 
     def _saved(self, saved):
-        """``(transform, {kind: model}, shown model)`` of a saved run: its models, as the first trains in the run
-        itself and the others in ``models/<kind>/``, and the transform they were trained with."""
+        """``(transform, {kind: model}, shown model)`` of a saved run (the first model in it, the others in models/)."""
         from neuralsight.data.series import Transform
 
         info = saved.read_json(INFO_FILE)
@@ -244,20 +285,18 @@ class Forecast:
         return Transform.from_dict(info["transform"]), models, info.get("shown_model", kinds[0])
 
     def evaluate(self, saved, split: str) -> dict:
-        """``test``: the backtest (every model and baseline, as 0.1 scored it); ``val``: the metrics that chose
-        each model's checkpoint, on the validation windows."""
+        """``test``: the test window's backtest; ``val``: what chose each checkpoint, and the best model."""
         if split not in ("test", "val"):
             raise UserError(f"a forecast run has no '{split}' split", "use test (the backtest) or val")
         cfg, m = saved.cfg, saved.cfg.model
         transform, models, _ = self._saved(saved)
-        series, raw = backtest.load_series(cfg.data)
-        p = backtest.prepare_series(series, cfg, raw, transform=transform)
-        if split == "val":
-            return val_metrics({k: ForecastTrain(k, cfg, p, saved.device, model=v) for k, v in models.items()},
-                               saved.env)
-        origins = backtest.backtest_origins(p, m.horizon, cfg.data.origin_every)
-        forecasts = backtest.forecast_at(models, p, origins, m.horizon, m.input_window, m.quantiles, saved.device)
-        return backtest.flat_metrics(backtest.score(forecasts, p, origins, m.horizon), m.horizon)
+        series, raw = load_series(cfg.data)
+        p = split_series(series, cfg.data, m.input_window, m.horizon, raw, transform=transform)
+        scores = backtests(models, p, cfg, saved.device, fit_peers(p, m)[0] if m.classical else {})[split][2]
+        if split == "test":
+            return flat_metrics(scores)
+        built = {k: ForecastTrain(k, cfg, p, saved.device, model=v) for k, v in models.items()}
+        return {**val_metrics(built, saved.env), **flat_metrics(scores)}
 
     def predict(self, saved, inputs: list[Path], out: Path, options: PredictOptions) -> list[dict]:
         """Forecast from the end of the run's series (no inputs) or of each CSV: one row per series, naming the
@@ -286,66 +325,26 @@ class Forecast:
 
         import torch
 
+        from neuralsight.data.series import whole_series
         from neuralsight.io import atomic_write_text
         from neuralsight.viz.forecast import future_figure
 
         (transform, models, shown), m = fitted, saved.cfg.model
         columns = {k: v for k, v in (("date", options.date), ("target", options.target)) if v is not None}
         data = dataclasses.replace(saved.cfg.data, **columns, **({"start": "", "end": ""} if path else {}))
-        series, raw = backtest.load_series(data, csv_override=path)
-        p = backtest.prepare_whole(series, raw, transform, data, m.input_window, horizon)
-        f = backtest.forecast_at(models, p, torch.as_tensor([len(p.z) - 1]), m.horizon, m.input_window,
-                                 m.quantiles, saved.device)
-        f = {k: _as_numpy(e, (0, slice(horizon))) for k, e in f.items()}
+        series, raw = load_series(data, csv_override=path)
+        p = whole_series(series, raw, transform, data, m.input_window, horizon)
+        f = forecast_at(models, p, torch.as_tensor([len(p.z) - 1]), m, saved.device)
+        f = {k: {b: None if v is None else v[0, :horizon] for b, v in e.items()} for k, e in f.items()}
         future = [series.date_after(h + 1) for h in range(horizon)]
         out.mkdir(parents=True, exist_ok=True)
-        csv_path = out / f"{stem}.csv"
-        atomic_write_text(csv_path, backtest.forecast_csv(f, future, m.quantiles))
+        atomic_write_text(csv_path := out / f"{stem}.csv", forecast_csv(f, future, m.quantiles))
         png = future_figure(out / f"{stem}.png", series.dates, series.values, series.name, future, f, shown, NEURAL)
         return {"input": str(series.source), "from": str(series.dates[-1]), "to": str(future[-1]),
                 "horizon": horizon, "model": shown, "fill_report": raw.fill_report(),
                 "outputs": {"csv": str(csv_path), "plot": str(png)}}
 
-    def report(self, run_dir: Path) -> list[Section]:
-        import json
+    def report(self, run_dir: Path) -> list:
+        from neuralsight.viz.forecast import report_sections
 
-        run_dir, fig = Path(run_dir), Path(run_dir) / "figures"
-        if not (run_dir / INFO_FILE).is_file():
-            return [Section("Forecast", [Text(f"no {INFO_FILE}: training did not finish", muted=True)], "forecast")]
-        info = json.loads((run_dir / INFO_FILE).read_text())
-        s, scores = info["series"], info["scores"]
-        horizon = len(next(iter(scores.values()))["mae_h"])
-        rows = []
-        for name, sc in sorted(scores.items(), key=lambda kv: kv[1]["mase"]):
-            row = {"model": name, "MAE": sc["mae"], "RMSE": sc["rmse"], "MASE": sc["mase"]}
-            row.update({f"MASE h={h}": sc["mase_h"][h - 1] for h in backtest.REPORT_HORIZONS if h <= horizon})
-            val = info.get("val_mae", {}).get(name)
-            row.update({"interval coverage": sc.get("coverage", ""), "val MAE": "" if val is None else val,
-                        "train s": round(info["train_seconds"][name], 1) if name in info["train_seconds"] else ""})
-            rows.append(row)
-        intro = (f"Series {s['name']} from {s['source']}: {s['steps']} steps ({s['first']}..{s['last']}); "
-                 f"{s['fill_report']}. Validation from {s['val_start']}, backtest (the test split) from "
-                 f"{s['test_start']} with {len(info['origins'])} origins. MASE is the model's MAE divided by the "
-                 f"seasonal naive forecast's MAE (period {s['season']}) on the same origins and horizon: below 1 "
-                 "beats it. On a smoothed series seasonal naive is weak at short horizons (it repeats a week-old "
-                 "value); at 7 steps it equals the naive forecast, so 'MASE h=7' is the comparison with the last "
-                 f"value. Figures show {info.get('shown_model', '')}, the net with the best validation MAE.")
-        out = [Section("Forecast backtest", [
-            Text(intro), Table(rows, title="Backtest scores (test split; val MAE: validation split)", sortable=True),
-            Figure(fig / "forecasts.png", "backtest forecasts with prediction intervals, and the forecast from the "
-                                          "end of the series"),
-            Figure(fig / "error_by_horizon.png", "MAE and MASE by horizon for every model"),
-            Figure(fig / "backtest_origins.png", "the split and the rolling backtest origins")], "forecast")]
-        if (run_dir / "position.json").is_file():
-            pos = json.loads((run_dir / "position.json").read_text())
-            text = (f"The same short pattern (against a reversed distractor) placed only at the first "
-                    f"{pos['train_positions']} positions during training, tested at every position of a "
-                    f"{pos['spec']['length']}-step sequence. The feed-forward net has separate weights for each "
-                    "position and fails where it never saw the pattern; the 1D CNN and the LSTM share one detector "
-                    "across positions and carry it over.")
-            out.append(Section("Why position matters", [
-                Text(text), Table([{"model": k, "accuracy at trained positions": pos["seen"][k],
-                                    "accuracy at unseen positions": pos["unseen"][k]} for k in pos["accuracy"]]),
-                Figure(fig / "position.png", "accuracy by pattern position (shaded: positions seen in training)")],
-                "position"))
-        return out
+        return report_sections(Path(run_dir), INFO_FILE)
