@@ -242,23 +242,24 @@ def test_textgen_export_generates_what_charrnn_generate_does(fmt, exported, fixt
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_forecast_export_forecasts_what_the_backtest_does(fmt, exported, fixture_runs):
-    import neuralsight.tasks.backtest as backtest
-    from neuralsight.data.series import Transform
+    from neuralsight.data.series import Transform, load_series, split_series
+    from neuralsight.models.forecaster import forecast_origins
 
     result = exported("forecast", fmt)
     saved = SavedRun.open(fixture_runs["forecast"], device="cpu")
     cfg, m = saved.cfg, saved.cfg.model
     info = saved.read_json("forecast.json")
-    series, raw = backtest.load_series(cfg.data)
-    p = backtest.prepare_series(series, cfg, raw, transform=Transform.from_dict(info["transform"]))
+    series, raw = load_series(cfg.data)
+    p = split_series(series, cfg.data, m.input_window, m.horizon, raw, transform=Transform.from_dict(info["transform"]))
     models = {"lstm": saved.model(), "mlp": saved.model("mlp")}
-    want = backtest.forecast_at(models, p, torch.tensor([len(p.z) - 1]), m.horizon, m.input_window, m.quantiles,
-                                torch.device("cpu"))
+    nominal = m.quantiles[-1] - m.quantiles[0]
+    want = forecast_origins(models, p, torch.tensor([len(p.z) - 1]), m.horizon, m.input_window, m.quantiles,
+                            nominal=nominal)
     window = np.asarray(p.values[-m.input_window:], dtype=np.float64)[None]              # (1, W)
     got = dict(zip(["lstm", "mlp"], load_file(fmt, Path(result["path"]))(window), strict=True))
     for kind in models:
         for q, key in ((0, "lower"), (1, "point"), (2, "upper")):
-            np.testing.assert_allclose(got[kind][0, :, q], want[kind][key][0].numpy(), rtol=1e-5, atol=1e-4)
+            np.testing.assert_allclose(got[kind][0, :, q], np.asarray(want[kind][key][0]), rtol=1e-5, atol=1e-4)
 
 
 # ---- tiny runs trained here: other cells, architectures and data ---------------------------------------
