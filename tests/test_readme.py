@@ -20,10 +20,7 @@ README = ROOT / "README.md"
 
 # README lines that are wrong today, each with why; the lead fixes the README text and deletes the entry
 # (the test fails for an entry that has started to pass, so none outlives its fix).
-KNOWN_STALE: dict[str, str] = {
-    "from neuralsight.tasks.textgen import generate_run": "generate_run is gone: the task's generate() on a "
-                                                         "SavedRun replaced it",
-}
+KNOWN_STALE: dict[str, str] = {}
 
 
 def code_blocks(text: str) -> list[tuple[str, str]]:
@@ -175,3 +172,15 @@ def test_the_check_itself_tells_good_from_bad(words, ok):
     else:
         with pytest.raises((typer.TyperException, AssertionError, UserError)):
             check(words)
+
+
+def test_readme_lecture_table_is_what_the_command_prints():
+    from typer.testing import CliRunner
+
+    from neuralsight.cli import app
+
+    text = README.read_text(encoding="utf-8")
+    table = text.split("<!-- lecture:begin -->\n")[1].split("<!-- lecture:end -->")[0]
+    res = CliRunner().invoke(app, ["lecture", "--list", "--markdown"])
+    assert res.exit_code == 0, res.output
+    assert table == res.stdout, "README's lecture table is stale: paste `neuralsight lecture --list --markdown`"
