@@ -62,10 +62,11 @@ def test_every_command_that_takes_a_run_resolves_latest(app, tmp_path, monkeypat
     monkeypatch.setenv("NEURALSIGHT_RUNS", str(tmp_path / "empty"))
     taking = [name for name, cmd in _commands(app).items()
               if any(p.name == "run" and p.param_type_name == "argument" for p in cmd.params)]
-    assert {"eval", "predict", "generate", "explain", "report"} <= set(taking), taking
+    assert {"eval", "predict", "generate", "explain", "report", "export"} <= set(taking), taking
+    required = {"export": ["--format", "torchscript"]}  # a command's required options besides RUN
     for name in taking:
         for spec, words in (("latest", "no runs under"), ("latest:segment", "no 'segment' runs under")):
-            res = runner.invoke(app, [*name.split(), spec])
+            res = runner.invoke(app, [*name.split(), spec, *required.get(name, [])])
             assert res.exit_code == 2, (name, res.output)
             assert words in res.stderr and "does not exist" not in res.stderr, (name, res.stderr)
 
