@@ -13,7 +13,7 @@ from PIL import Image
 
 from neuralsight.data import images as I
 from neuralsight.data.augment import AugmentConfig, FlipShiftConfig, augment, flip_and_shift
-from neuralsight.data.catalog import CATALOG, get
+from neuralsight.data.catalog import get
 from neuralsight.errors import DataError
 from neuralsight.io import cache_dir
 
@@ -196,9 +196,6 @@ def test_mask_spec_from_the_catalog_and_overrides():
     assert I.mask_spec(get("oxford-pets")).class_names == ["background", "pet", "border"]
     assert I.mask_spec(None) == I.MaskSpec("auto", [], [])
     assert I.mask_spec(get("liver-ct-2d"), "index", ["bg", "a", "b"]) == I.MaskSpec("index", ["bg", "a", "b"], [])
-    # the transitional table tasks/segment.py reads is built from the same entries
-    assert I.DATASET_DEFAULTS["kits19-kidney-2d-mini"]["palette"] == kits.palette
-    assert set(I.DATASET_DEFAULTS) == {n for n, e in CATALOG.items() if e.task == "segment" and n != "oxford-pets"}
 
 
 def test_dental_xray_loads_with_its_empty_masks():

@@ -34,13 +34,20 @@ def test_preset_and_quick_resolve_and_check():
 
 
 def test_split_is_fixed_disjoint_and_by_case():
+    from neuralsight.data.volumes import legacy_split_cases, split_cases
+
     names = [f"hippocampus_{i:03d}" for i in range(260)]
-    train, val = S.split_cases(names, 0.2, 0)
-    assert len(train) == 208 and len(val) == 52
-    assert not set(train) & set(val) and set(train) | set(val) == set(names)
-    assert S.split_cases(list(reversed(names)), 0.2, 0) == (train, val)  # order of discovery does not matter
-    assert S.split_cases(names, 0.2, 1)[1] != val
-    assert S.split_cases(["a", "b"], 0.2, 0)[1] != []
+    parts = split_cases(names, 0.15, 0.15, 0)
+    assert parts.sizes() == {"train": 182, "val": 39, "test": 39} and parts.unit == "case"
+    assert not (set(parts.train) & set(parts.val) or set(parts.train) & set(parts.test) or
+                set(parts.val) & set(parts.test))
+    assert set(parts.train) | set(parts.val) | set(parts.test) == set(names)
+    assert split_cases(list(reversed(names)), 0.15, 0.15, 0) == parts  # order of discovery does not matter
+    assert split_cases(names, 0.15, 0.15, 1).test != parts.test
+    # 0.1 runs keep the two-way split they trained on (208 / 52, no test)
+    old = legacy_split_cases(names, 0.2, 0)
+    assert (len(old.train), len(old.val), old.test) == (208, 52, [])
+    assert legacy_split_cases(list(reversed(names)), 0.2, 0) == old
 
 
 @pytest.mark.parametrize("size", [(17, 23, 9), (35, 51, 35)])
@@ -101,13 +108,15 @@ def test_cli_train_quick_then_predict_and_eval(tmp_path):
     html = (run / "report.html").read_text()
     assert 'class="sortable"' in html and "Input | Training mask | Output | Error" in html
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["headline"]["name"] == "val_dice" and 0 <= summary["headline"]["value"] <= 1
-    assert summary["headline"]["split"] == "val" and summary["metrics"]["test"] == {}
-    val = summary["metrics"]["val"]
-    assert {"dice_anterior", "dice_posterior", "hd95_anterior", "vol_diff_ml_posterior"} <= set(val)
-    assert val["val_dice"] == summary["headline"]["value"] and val["val_cases"] == 2
+    assert summary["headline"]["name"] == "test_dice" and 0 <= summary["headline"]["value"] <= 1
+    assert summary["headline"]["split"] == "test"
+    test, val = summary["metrics"]["test"], summary["metrics"]["val"]
+    assert {"dice_anterior", "dice_posterior", "hd95_anterior", "vol_diff_ml_posterior"} <= set(test)
+    assert test["dice"] == summary["headline"]["value"] and test["cases"] == 2 and 0 <= val["val_dice"] <= 1
+    assert summary["data"] == {"train": 8, "val": 2, "test": 2, "unit": "case"}  # 12 cases, 15 % / 15 %
     cases = json.loads((run / "samples" / "cases.json").read_text())
-    assert len(cases["cases"]) == len(cases["split"]["val"]) > 0
+    assert cases["scored_split"] == "test" and [r["case"] for r in cases["cases"]] == cases["split"]["test"]
+    assert not set(cases["split"]["test"]) & (set(cases["split"]["val"]) | set(cases["split"]["train"]))
 
     images = sorted((data / "imagesTr").iterdir())[:2]
     out = tmp_path / "pred"
@@ -127,8 +136,11 @@ def test_cli_train_quick_then_predict_and_eval(tmp_path):
     metrics = json.loads(result.stdout)
     assert "hd95_anterior" in metrics and metrics["cases"] == len(cases["split"]["val"])
     assert metrics["split"] == "val"
-    result = runner.invoke(app, ["eval", str(run), "--split", "test"])
-    assert result.exit_code == 2 and "use --split val" in result.output
+    result = runner.invoke(app, ["eval", str(run), "--json"])  # the default split is test
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["split"] == "test" and metrics["cases"] == 2
+    assert metrics["dice"] == pytest.approx(test["dice"], abs=0.02)  # the number training reported
 
     bad = tmp_path / "bad.nii.gz"
     bad.write_bytes(images[0].read_bytes()[:200])
@@ -161,8 +173,8 @@ def test_cli_trains_unet3d_on_a_user_folder_with_ct_window(tmp_path):
     (run,) = (root / "segment3d").iterdir()
     summary = json.loads((run / "summary.json").read_text())
     assert summary["model"]["name"] == "unet" and summary["class_names"] == ["background", "class 1"]
-    # Volumes come from the 2 mm spacing: each validation label holds (9 - 3 - i%3) * 8 * 5 voxels of 8 mm^3.
-    vol = summary["metrics"]["val"]["vol_true_ml_class 1"]
+    # Volumes come from the 2 mm spacing: each test label holds (9 - 3 - i%3) * 8 * 5 voxels of 8 mm^3.
+    vol = summary["metrics"]["test"]["vol_true_ml_class 1"]
     assert any(vol == pytest.approx(n * 40 * 8 / 1000) for n in (4, 5, 6)), vol
     result = CliRunner().invoke(app, ["train", "segment3d", "--dataset", "folder", "--out", str(root)])
     assert result.exit_code == 2 and "needs a folder" in result.output

@@ -157,9 +157,15 @@ def test_predict_options_are_typed_and_checked(saved2d):
 
 
 @pytest.mark.parametrize("task", ["segment", "segment3d"])
-def test_evaluate_refuses_a_split_the_data_does_not_have(task, saved2d, saved3d):
+def test_evaluate_takes_test_and_val_but_a_0_1_run_only_val(task, saved2d, saved3d):
+    from neuralsight.tasks.segmentation import two_way_run
+
     saved = saved2d if task == "segment" else saved3d
-    with pytest.raises(UserError, match=f"--split test does not apply to a {task} run.*validation split"):
+    assert saved.task.splits == ("test", "val") and not two_way_run(saved)
+    config = saved.path / "config.toml"  # a 0.1 config: no data.test_fraction
+    config.write_text("\n".join(line for line in config.read_text().splitlines() if "test_fraction" not in line))
+    assert two_way_run(saved)
+    with pytest.raises(UserError, match=f"--split test does not apply to a {task} run of 0.1.*validation split"):
         saved.task.evaluate(saved, "test")
 
 

@@ -163,11 +163,16 @@ def test_user_folder_split_by_group_pattern(tmp_path):
     assert by_file.unit == "file" and sum(by_file.sizes().values()) == 18
 
 
-def test_transitional_two_way_split_equals_three_way_without_test():
-    pairs = [I.Pair(f"s{i}", Path(f"s{i}.png"), None, f"g{i % 7}") for i in range(30)]
-    train, val = I.split_by_group(pairs, 0.2, seed=4)
-    parts = I.split_pairs(pairs, 0.2, 0.0, seed=4)
-    assert (train, val) == (parts.train, parts.val) and parts.test == []
+def test_the_0_1_split_of_old_runs_has_no_test_part(tmp_path):
+    """Runs of 0.1 keep their two-way split: folders by group with no test part; pets validate on the test list."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i in range(30):
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "images" / f"g{i % 7}_s{i}.png")
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "masks" / f"g{i % 7}_s{i}.png")
+    old = I.legacy_split(tmp_path, None, r"^(g\d+)_", 0.2, seed=4)
+    parts = I.split_pairs(I.folder_pairs(tmp_path, r"^(g\d+)_"), 0.2, 0.0, seed=4)
+    assert (old.train, old.val, old.test) == (parts.train, parts.val, []) and len(old.val) > 0
 
 
 # ------------------------------------------------------------------------------------------ 3D, by case

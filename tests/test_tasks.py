@@ -50,9 +50,10 @@ CASES = {
     "textgen": Case(["model.hidden_size=32", "train.steps=4", "samples.length=20"], _text, splits=("val",),
                     data="romeo-juliet"),
     "segment": Case(["train.steps=4", "model.base_channels=4", "model.depth=2", "data.max_train=24",
-                     "data.max_val=8", "data.image_size=32"], _pets, splits=("val",), data="oxford-pets"),
+                     "data.max_val=8", "data.max_test=8", "data.image_size=32"], _pets, splits=("test", "val"),
+                     data="oxford-pets"),
     "segment3d": Case(["train.steps=2", "model.base_channels=2", "model.depth=2", "model.kernel_size=3",
-                       "data.limit=8", "eval.max_cases=2"], _volumes, splits=("val",), data="msd-hippocampus"),
+                       "data.limit=8", "eval.max_cases=2"], _volumes, splits=("test", "val"), data="msd-hippocampus"),
     "forecast": Case(["train.steps=4", "model.hidden_size=8", 'model.models=["lstm","mlp"]', "position.steps=5"],
                      _series, splits=("test", "val"), data="covid-hu"),
 }

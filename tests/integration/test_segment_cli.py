@@ -21,6 +21,7 @@ def test_train_eval_predict_segment(tmp_path, monkeypatch):
     runner = CliRunner()
     res = runner.invoke(app, ["train", "segment", "--quick", "--steps", "3", "--out", str(tmp_path / "runs"),
                               "--no-progress", "--set", "data.max_train=24", "--set", "data.max_val=8",
+                              "--set", "data.max_test=8",
                               "--set", "data.image_size=64", "--set", "model.base_channels=8",
                               "--set", "train.batch_size=8", "--set", "train.eval_every=3"])
     assert res.exit_code == 0, res.output
@@ -31,17 +32,28 @@ def test_train_eval_predict_segment(tmp_path, monkeypatch):
     html = (run_dir / "report.html").read_text()
     assert "Training mask" in html and "Per-class metrics" in html and "border" in html
     summary = json.loads((run_dir / "summary.json").read_text())
-    val = summary["metrics"]["val"]
-    assert 0 <= val["miou"] <= 1 and summary["headline"]["name"] == "val fg_iou"
-    assert summary["headline"] == {"name": "val fg_iou", "value": val["fg_iou"], "split": "val"}
-    assert summary["metrics"]["test"] == {} and summary["data"]["val_name"] == "official test split"
+    val, test = summary["metrics"]["val"], summary["metrics"]["test"]
+    assert 0 <= val["miou"] <= 1 and 0 <= test["miou"] <= 1
+    assert summary["headline"] == {"name": "test fg_iou", "value": test["fg_iou"], "split": "test"}
+    # val is 15 % of the official trainval list (stratified by breed), test the official test list
+    def listed(name):
+        return {line.split()[0] for line in (shared_data("oxford-pets") / name).read_text().splitlines()
+                if line.strip() and not line.startswith("#")}
+    data, trainval, official_test = summary["data"], listed("trainval.txt"), listed("test.txt")
+    assert (data["val"], data["test"], data["unit"]) == (round(0.15 * len(trainval)), len(official_test), "image")
+    assert data["train"] + data["val"] == len(trainval)
+    info = json.loads((run_dir / "segmentation.json").read_text())
+    assert len(info["per_image_miou"]) == 8 and set(info["per_image_miou"]) <= official_test
+    assert "Scored once on the test split" in html
 
-    res = runner.invoke(app, ["eval", str(run_dir), "--split", "val", "--json"])
+    res = runner.invoke(app, ["eval", str(run_dir), "--split", "test", "--json"])
     assert res.exit_code == 0, res.output
     metrics = json.loads(res.stdout)
-    assert metrics["images"] == 8 and "iou_pet" in metrics and metrics["split"] == "val"
-    res = runner.invoke(app, ["eval", str(run_dir), "--split", "test"])
-    assert res.exit_code == 2 and "official test list" in res.output and "use --split val" in res.output
+    assert metrics["images"] == 8 and "iou_pet" in metrics and metrics["split"] == "test"
+    assert metrics["fg_iou"] == pytest.approx(test["fg_iou"], abs=0.02)  # the number training reported
+    res = runner.invoke(app, ["eval", str(run_dir), "--split", "val", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["images"] == 8
 
     big = np.random.default_rng(0).integers(0, 255, (150, 220, 3), dtype=np.uint8)
     Image.fromarray(big).save(tmp_path / "photo.png")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralsight.data.catalog import CATALOG, Dataset
+from neuralsight.data.catalog import Dataset
 from neuralsight.data.splits import SEED, TEST_FRACTION, VAL_FRACTION, Splits, split_items, stratified_holdout
 from neuralsight.errors import DataError
 from neuralsight.io import cache_dir
@@ -40,14 +40,6 @@ IGNORE = 255
 # Every image file any loader accepts (segmentation inputs, class folders, predict inputs).
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 MASK_EXTS = (".png", ".bmp", ".gif", ".tif", ".tiff")
-
-# Transitional: tasks/segment.py reads these keys until it reads the catalog entry (mask_spec,
-# split_segmentation); built from the entries, so the catalog stays the one source. Remove with that caller.
-DATASET_DEFAULTS: dict[str, dict] = {
-    entry.name: {"group_pattern": entry.group_pattern, "mask_format": entry.mask_format,
-                 "class_names": list(entry.class_names), "palette": [list(c) for c in entry.palette]}
-    for entry in CATALOG.values() if entry.task == "segment" and entry.mask_format != "trimap"}
-
 
 @dataclass
 class Pair:
@@ -354,13 +346,18 @@ def split_pairs(pairs: Sequence[Pair], val_fraction: float = VAL_FRACTION, test_
     return split_items(list(pairs), lambda p: p.group, val_fraction, test_fraction, seed, unit)
 
 
-def split_by_group(pairs: list[Pair], val_fraction: float, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
-    """Transitional two-way split (train, validation) for tasks/segment.py until it calls :func:`split_pairs`.
-
-    Equal to ``split_pairs(pairs, val_fraction, 0.0, seed)`` without its (empty) test part.
-    """
-    parts = split_pairs(pairs, val_fraction, 0.0, seed)
-    return parts.train, parts.val
+def legacy_split(root: Path, entry: Dataset | None, group_pattern: str, val_fraction: float,
+                 seed: int = SEED) -> Splits[Pair]:
+    """The two-way split neuralsight 0.1 trained on (its runs keep it): Oxford-IIIT Pet trains on trainval and
+    validates on the official test list; folders split by group into train and val, with no test part."""
+    root = Path(root)
+    if is_pets_layout(root) and not (root / "masks").is_dir():
+        official = pets_pairs(root)
+        return Splits(official["trainval"], official["test"], [], "image", f"Oxford-IIIT Pet ({root}) as 0.1 split "
+                      "it: train = the official trainval list, val = the official test list, no test split")
+    pattern = group_pattern or (entry.group_pattern if entry else "")
+    parts = split_pairs(folder_pairs(root, pattern), val_fraction, 0.0, seed)
+    return Splits(parts.train, parts.val, [], parts.unit, f"{root} as 0.1 split it (no test split): {parts.method}")
 
 
 def split_segmentation(root: Path, entry: Dataset | None = None, group_pattern: str = "",

@@ -196,6 +196,29 @@ def split_cases(names: Iterable[str], val_fraction: float = VAL_FRACTION, test_f
     return split_groups(names, val_fraction, test_fraction, seed, unit="case")
 
 
+def images_folder(path: Path) -> Path:
+    """A Decathlon folder stands for its test images (else its training images); a file for itself."""
+    for sub in ("imagesTs", "imagesTr"):
+        if (path / sub).is_dir():
+            return path / sub
+    return path
+
+
+def legacy_split_cases(names: Iterable[str], val_fraction: float, seed: int) -> Splits[str]:
+    """The two-way split neuralsight 0.1 trained on (its runs keep it): sorted names permuted by a torch
+    generator seeded ``seed``; the last ``round(val_fraction * n)`` (at least one) validate, no test part."""
+    import torch
+
+    names = sorted(names)
+    perm = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = int(round(len(names) * val_fraction)) if val_fraction > 0 else 0
+    if len(names) > 1:
+        n_val = min(max(n_val, 1 if val_fraction > 0 else 0), len(names) - 1)
+    val = sorted(names[i] for i in perm[len(names) - n_val:]) if n_val else []
+    train = sorted(names[i] for i in perm[: len(names) - n_val])
+    return Splits(train, val, [], "case", f"as 0.1 split it: {len(train)} train / {len(val)} val cases, no test")
+
+
 # --- preprocessing ---------------------------------------------------------------------------------------
 
 

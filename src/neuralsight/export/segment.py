@@ -60,18 +60,15 @@ def _axes(spatial: list[str]) -> dict:
 # ---- 2D ----------------------------------------------------------------------------------------------
 
 def held_out_photos(saved) -> tuple[list[Path], str]:
-    """Two photos of the run's held-out split (Oxford-IIIT Pet: the official test list): the first, and the
+    """Two photos of the run's test split (Oxford-IIIT Pet: the official test list): the first, and the
     next one of another shape when one comes soon (so the check sees two sizes)."""
     from neuralsight.data import catalog, images
 
     d = saved.cfg.data
     root = Path(d.data_dir).expanduser() if d.dataset == "folder" else catalog.locate(d.dataset, d.data_dir)
-    if images.is_pets_layout(root) and not (root / "masks").is_dir():
-        paths, described = [p.image for p in images.pets_pairs(root)["test"]], f"Oxford-IIIT Pet test photos ({root})"
-    else:
-        pattern = d.group_pattern or images.DATASET_DEFAULTS.get(d.dataset, {}).get("group_pattern", "")
-        _, held_out = images.split_by_group(images.folder_pairs(root, pattern), d.val_fraction, d.split_seed)
-        paths, described = [p.image for p in held_out], f"validation images of {root}"
+    entry = catalog.CATALOG.get(d.dataset)
+    parts = images.split_segmentation(root, entry, d.group_pattern, d.val_fraction, d.test_fraction, d.split_seed)
+    paths, described = [p.image for p in parts.test or parts.val], f"test images of {root}"
     if not paths:
         raise DataError(f"{root} holds no held-out image to check the export with")
     shape = images.original_size(paths[0])

@@ -5,8 +5,10 @@ held on the device and augmented there), the engine adapter, the final evaluatio
 over a saved run, and its report sections. Inference and scoring (pooled confusion matrix) live in
 ``tasks/segmentation.py``, figures (Input | Training mask | Network output | Error) in ``viz/segment.py``.
 
-Splits: one trains; the held-out one picks the best checkpoint, so it is the validation split (``val``, as 0.1
-called it): Oxford-IIIT Pet's official test list, or a split by group of a folder. No test split yet.
+Splits (``data/images.py`` ``split_segmentation``): train / val / test. Val picks the best checkpoint; test is
+scored once, by that checkpoint, after training. Oxford-IIIT Pet: the official test list is test, val is carved
+from trainval (stratified by breed); folders: split by group (volume, photo, radiograph). Runs written by 0.1
+held out one split (the pets test list) that picked the checkpoint: they keep it, as their ``val``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,17 @@ from neuralsight.config import TrainConfig, bounded, choice
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Figure, Section, Table, Text
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
-from neuralsight.tasks.segmentation import MEAN, STD, class_table, predict_arrays, segment_image
+from neuralsight.tasks.segmentation import (
+    MEAN,
+    STD,
+    class_table,
+    headline_metric,
+    predict_arrays,
+    segment_image,
+    spread,
+    to_tensors,
+    two_way_run,
+)
 
 INFO_FILE = "segmentation.json"
 
@@ -34,10 +46,12 @@ class DataConfig:
     class_names: list[str] = field(default_factory=list)
     palette: list[list[int]] = field(default_factory=list)
     group_pattern: str = bounded("", help="regex; its first group is the source id kept on one side of the split")
-    val_fraction: float = bounded(0.15, min=0.01, max=0.9)
+    val_fraction: float = bounded(0.15, min=0.01, max=0.9, help="share of trainval (pets) or of the groups")
+    test_fraction: float = bounded(0.15, min=0.0, max=0.9, help="share of the groups tested (pets: official list)")
     split_seed: int = 0
     max_train: int = bounded(0, min=0, help="use at most this many training images (0: all)")
     max_val: int = bounded(0, min=0, help="use at most this many validation images (0: all)")
+    max_test: int = bounded(0, min=0, help="use at most this many test images (0: all)")
     hflip: float = bounded(0.5, min=0, max=1)
     vflip: float = bounded(0.0, min=0, max=1)
     scale: float = bounded(0.25, min=0, max=0.9)
@@ -93,16 +107,20 @@ class PredictOptions:
 @dataclass
 class SegData:
     train: object          # data.images.SegArrays
-    val: object            # data.images.SegArrays: the held-out split (see the module docstring)
+    val: object            # picks the checkpoint
+    test: object | None    # scored once at the end (None: a 0.1 run, see the module docstring)
     class_names: list[str]
-    val_name: str          # what the held-out split is ("official test split", "validation split by group", ...)
-    notes: str
+    val_name: str          # what the validation split is
+    notes: str             # how the data were found and split
+    split: dict = field(default_factory=dict)  # {"unit", "method", "sizes"} of the three splits
 
 
-def load_data(cfg: DataConfig) -> SegData:
-    """Find, pair, split, decode (cached) and return both splits as uint8 arrays."""
+def load_data(cfg: DataConfig, legacy: bool = False, splits: tuple[str, ...] = ("train", "val", "test")) -> SegData:
+    """Find, pair, split and decode (cached) the ``splits`` asked for; ``legacy``: the two-way split of 0.1."""
     from neuralsight.data import catalog, images
+    from neuralsight.data.splits import check_fractions
 
+    entry = None
     if cfg.dataset == "folder":
         if not cfg.data_dir:
             raise ConfigError("data.dataset = 'folder' needs a folder", "pass --data DIR holding images/ and masks/")
@@ -110,56 +128,30 @@ def load_data(cfg: DataConfig) -> SegData:
         if not root.is_dir():
             raise DataError(f"data folder {root} does not exist", "pass --data DIR holding images/ and masks/")
     else:
-        root = catalog.locate(cfg.dataset, cfg.data_dir)
-    if images.is_pets_layout(root) and not (root / "masks").is_dir():
-        splits = images.pets_pairs(root)
-        train_pairs, val_pairs = splits["trainval"], splits["test"]
-        spec = images.MaskSpec("trimap" if cfg.mask_mode == "trimap" else "trimap_binary")
-        names = ["background", "pet", "border"] if cfg.mask_mode == "trimap" else ["background", "pet"]
-        val_name = "official test split"
-        notes = (f"Oxford-IIIT Pet ({root}); train on the official trainval list ({len(train_pairs)} images), "
-                 f"evaluate on the official test list ({len(val_pairs)}). Mask mode '{cfg.mask_mode}'.")
+        root, entry = catalog.locate(cfg.dataset, cfg.data_dir), catalog.get(cfg.dataset)
+    pets = images.is_pets_layout(root) and not (root / "masks").is_dir()
+    fmt = ("trimap" if cfg.mask_mode == "trimap" else "trimap_binary") if pets else cfg.mask_format
+    spec = images.mask_spec(entry if not pets or fmt == "trimap" else None, fmt, cfg.class_names, cfg.palette)
+    if pets and fmt == "trimap_binary":
+        spec = images.MaskSpec(fmt, list(cfg.class_names) or ["background", "pet"], [])
+    if legacy:
+        parts = images.legacy_split(root, entry, cfg.group_pattern, cfg.val_fraction, cfg.split_seed)
     else:
-        defaults = images.DATASET_DEFAULTS.get(cfg.dataset, {})
-        pattern = cfg.group_pattern or defaults.get("group_pattern", "")
-        pairs = images.folder_pairs(root, pattern)
-        train_pairs, val_pairs = images.split_by_group(pairs, cfg.val_fraction, cfg.split_seed)
-        fmt = cfg.mask_format if cfg.mask_format != "auto" else defaults.get("mask_format", "auto")
-        spec = images.MaskSpec(fmt, list(cfg.class_names or defaults.get("class_names", [])),
-                               [list(c) for c in (cfg.palette or defaults.get("palette", []))])
-        names = spec.class_names
-        groups = len({p.group for p in pairs})
-        val_name = "validation split by group" if pattern else "validation split by file"
-        notes = (f"{root}: {len(pairs)} image/mask pairs in {groups} groups"
-                 + (f" (group = first match of '{pattern}' in the file name)" if pattern else "")
-                 + f"; {len(train_pairs)} train / {len(val_pairs)} validation, no group on both sides.")
-    if cfg.max_train:
-        train_pairs = _spread(train_pairs, cfg.max_train)
-    if cfg.max_val:
-        val_pairs = _spread(val_pairs, cfg.max_val)
-    train = images.decode_pairs(train_pairs, cfg.image_size, spec, workers=2)
-    val = images.decode_pairs(val_pairs, cfg.image_size, spec, workers=2)
+        check_fractions(cfg.val_fraction, 0.0 if pets else cfg.test_fraction)
+        parts = images.split_segmentation(root, entry, cfg.group_pattern, cfg.val_fraction, cfg.test_fraction,
+                                          cfg.split_seed)
+    limits = {"train": cfg.max_train, "val": cfg.max_val, "test": cfg.max_test}
+    arrays = {k: images.decode_pairs(spread(parts[k], limits[k]) if limits[k] else parts[k], cfg.image_size, spec,
+                                     workers=2) if k in splits else None for k in ("train", "val", "test")}
+    names = spec.class_names
     if not names:
-        top = int(max(a.masks[a.masks != images.IGNORE].max(initial=0) for a in (train, val)))
+        top = int(max(a.masks[a.masks != images.IGNORE].max(initial=0) for a in arrays.values() if a is not None))
         names = ["background"] + [f"class{i}" for i in range(1, max(top, 1) + 1)]
-    return SegData(train, val, list(names), val_name, notes)
-
-
-def _spread(items: list, n: int) -> list:
-    """``n`` items evenly spread over the list (deterministic, covers every part of it)."""
-    if n >= len(items):
-        return items
-    step = len(items) / n
-    return [items[int(i * step)] for i in range(n)]
-
-
-def to_tensors(arrays, device):
-    """uint8 arrays -> device tensors: images ``(N, 3, S, S)`` uint8, masks ``(N, S, S)`` uint8."""
-    import torch
-
-    images = torch.from_numpy(arrays.images).permute(0, 3, 1, 2).contiguous().to(device)  # (N, 3, S, S)
-    masks = torch.from_numpy(arrays.masks).to(device)                                       # (N, S, S)
-    return images, masks
+    val_name = "official test split" if legacy and pets else f"validation split by {parts.unit}"
+    sizes = {k: len(parts[k]) for k in ("train", "val", "test")}
+    return SegData(arrays["train"], arrays["val"], None if legacy else arrays["test"], list(names), val_name,
+                   parts.method + (f"; mask mode '{cfg.mask_mode}'" if pets else ""),
+                   {"unit": parts.unit, "method": parts.method, "sizes": sizes})
 
 
 # ---- training -----------------------------------------------------------------------------------------
@@ -228,8 +220,8 @@ class Segment:
     preset = "pets"
     Config = Config
     PredictOptions = PredictOptions
-    splits = ("val",)   # the splits `evaluate` takes (see the module docstring)
-    split_note = "its held-out split (for pets the official test list) picks the checkpoint, so it is val"
+    splits = ("test", "val")   # the splits `evaluate` takes (see the module docstring)
+    split_note = "val picks the best checkpoint; test is scored once, after training (0.1 runs: val only)"
 
     def build(self, cfg: Config, env, run) -> SegmentTrain:
         return SegmentTrain(cfg, load_data(cfg.data), env.device)
@@ -239,41 +231,45 @@ class Segment:
 
         from neuralsight.viz.segment import segment_figures
 
-        data = built.data
+        data, batch = built.data, max(8, cfg.train.batch_size)
         with torch.no_grad(), env.autocast():
-            final = predict_arrays(built.model, built.val_images, built.val_masks, built.num_classes, built.loss_fn,
-                                   batch_size=max(8, cfg.train.batch_size), keep_predictions=True)
+            val = predict_arrays(built.model, built.val_images, built.val_masks, built.num_classes, built.loss_fn,
+                                 batch_size=batch)["metrics"]
+            test_images, test_masks = to_tensors(data.test, env.device)
+            final = predict_arrays(built.model, test_images, test_masks, built.num_classes, batch_size=batch,
+                                   keep_predictions=True)
         per_image = final["meter"].per_image()["miou"]
-        segment_figures(run.figures, data.val.images, data.val.masks, final["pred"].numpy(), data.val.stems,
-                        data.class_names, per_image.numpy(), cfg.data.panel_images, data.val_name)
+        segment_figures(run.figures, data.test.images, data.test.masks, final["pred"].numpy(), data.test.stems,
+                        data.class_names, per_image.numpy(), cfg.data.panel_images, "test split")
         run.write_json(INFO_FILE, {
             "class_names": data.class_names, "classes": class_table(final["meter"], data.class_names),
-            "val_name": data.val_name, "notes": data.notes,
+            "split": data.split, "scored_split": "test", "notes": data.notes,
             "background": "mIoU and mean Dice average over all classes including background (class 0); "
                           "fg_iou/fg_dice score every non-background class merged against background.",
-            "per_image_miou": {s: float(v) for s, v in zip(data.val.stems, per_image.tolist(), strict=True)},
-            "train_images": len(data.train), "val_images": len(data.val), "image_size": cfg.data.image_size})
-        metrics = final["metrics"]
-        # Pets are scored like smp (pet + border against background); that fact belongs in the catalog entry.
-        name = "fg_iou" if cfg.data.dataset == "oxford-pets" else "miou" if built.num_classes > 2 else "fg_dice"
-        return Outcome(f"val {name}", metrics[name], "val", val=metrics,
-                       extra={"data": {"train": len(data.train), "val": len(data.val), "val_name": data.val_name}})
+            "per_image_miou": {s: float(v) for s, v in zip(data.test.stems, per_image.tolist(), strict=True)},
+            "train_images": len(data.train), "val_images": len(data.val), "test_images": len(data.test),
+            "image_size": cfg.data.image_size})
+        test = final["metrics"]
+        name = headline_metric(cfg.data.dataset, built.num_classes)
+        return Outcome(f"test {name}", test[name], "test", val=val, test=test,
+                       extra={"data": {**data.split["sizes"], "unit": data.split["unit"], "split": data.notes}})
 
     def evaluate(self, saved, split: str) -> dict:
-        """Metrics of the best checkpoint on the held-out (validation) split, per class and pooled."""
+        """Metrics of the best checkpoint on ``split`` (test or val), per class and pooled."""
         import torch
 
-        if split != "val":
-            raise UserError(f"--split {split} does not apply to a segment run: it holds out one split, which picks "
-                            "the best checkpoint and so is the validation split (Oxford-IIIT Pet: the official "
-                            "test list)", "use --split val")
+        legacy = two_way_run(saved)
+        if split != "val" and legacy:
+            raise UserError(f"--split {split} does not apply to a segment run of 0.1: it holds out one split, "
+                            "which picks the best checkpoint and so is the validation split (Oxford-IIIT Pet: the "
+                            "official test list)", "use --split val, or retrain for a test split")
         names = self._class_names(saved)
-        data = load_data(saved.cfg.data)
-        images, masks = to_tensors(data.val, saved.device)
+        arrays = getattr(load_data(saved.cfg.data, legacy, (split,)), split)
+        images, masks = to_tensors(arrays, saved.device)
         with torch.no_grad():
             out = predict_arrays(saved.model(), images, masks, len(names))
         per_class = {f"{k}_{row['class']}": row[k] for row in class_table(out["meter"], names) for k in ("iou", "dice")}
-        return {**out["metrics"], **per_class, "images": len(data.val)}
+        return {**out["metrics"], **per_class, "images": len(arrays)}
 
     def _class_names(self, saved) -> list[str]:
         info = saved.read_json(INFO_FILE) or {}
@@ -336,8 +332,9 @@ class Segment:
         if rows:
             out.append(Section("Per-class metrics", [
                 Table(rows, ["class", "IoU", "Dice", "true pixels", "pixel share"], sortable=True),
-                Text(f"Evaluated on the {info.get('val_name', '')}, which picks the best checkpoint (the validation "
-                     "split); pixels pooled over all images (dataset level). "
+                Text(("Scored once on the test split, by the checkpoint the validation split picked"
+                      if "split" in info else f"Evaluated on the {info.get('val_name', '')}, which picked the best "
+                      "checkpoint (a 0.1 run: the validation split)") + "; pixels pooled over all images. "
                      f"{info.get('background', '')} Pixel accuracy alone misleads: a net predicting only "
                      "background scores the background share.", muted=True)], "seg-classes"))
         return out + [Section("Overlay view", [Figure(figs / "overlay.png", "predicted classes over the input")],

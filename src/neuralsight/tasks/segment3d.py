@@ -7,8 +7,9 @@ saved run, and its report sections. Sliding-window inference and the per-case sc
 difference in mL) live in ``tasks/segmentation.py``; the figures (orthogonal slices, the lecture's Input |
 Training mask | Output | Error panel, the worst cases) in ``viz/volumes.py``.
 
-Splits: a fixed split by case; the held-out cases (``data.val_fraction``) pick the best checkpoint, so they are
-the validation split (``val``, as 0.1 called it). There is no test split yet.
+Splits (``data/volumes.py`` ``split_cases``): train / val / test by case. Val picks the best checkpoint; test is
+scored once, by that checkpoint, after training. Runs written by 0.1 held out one split of cases that picked
+the checkpoint: they keep it, as their ``val``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from neuralsight.config import TrainConfig, bounded, choice
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Figure, Section, Table, Text
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
-from neuralsight.tasks.segmentation import infer_logits, score_cases, summarize_rows
+from neuralsight.tasks.segmentation import infer_logits, score_cases, summarize_rows, two_way_run
 
 CASES_FILE = "samples/cases.json"
 HIPPOCAMPUS_NAMES = ["background", "anterior", "posterior"]
@@ -32,7 +33,8 @@ HIPPOCAMPUS_NAMES = ["background", "anterior", "posterior"]
 class DataConfig:
     dataset: str = field(default="msd-hippocampus", metadata={"help": "catalog name, or 'folder' with --data"})
     data_dir: str | None = None
-    val_fraction: float = bounded(0.2, min=0.0, max=0.9, help="fraction of cases held out (by case)")
+    val_fraction: float = bounded(0.15, min=0.0, max=0.9, help="fraction of cases that validate (by case)")
+    test_fraction: float = bounded(0.15, min=0.0, max=0.9, help="fraction of cases tested once, at the end")
     split_seed: int = 0
     limit: int = bounded(0, min=0, help="use only the first N cases (0: all)")
     class_names: list[str] = field(default_factory=list)
@@ -109,35 +111,26 @@ def volume_options(cfg: Config):
                          target_spacing=list(cfg.data.target_spacing) or None)
 
 
-def split_cases(names: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """A fixed split by case: sorted names, permuted by ``seed``; the last ``val_fraction`` validate."""
-    import torch
-
-    names = sorted(names)
-    perm = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist()
-    n_val = int(round(len(names) * val_fraction)) if val_fraction > 0 else 0
-    if len(names) > 1:
-        n_val = min(max(n_val, 1 if val_fraction > 0 else 0), len(names) - 1)
-    val = sorted(names[i] for i in perm[len(names) - n_val:]) if n_val else []
-    train = sorted(names[i] for i in perm[: len(names) - n_val])
-    return train, val
-
-
-def load_split(cfg: Config):
-    """``(train_cases, val_cases, class_names, folder)`` for the config's dataset and split."""
+def load_split(cfg: Config, legacy: bool = False):
+    """``(splits, class_names, folder)``: ``splits`` holds the cases of train / val / test (``legacy``: the
+    two-way split of 0.1, no test part)."""
     from neuralsight.data import catalog
-    from neuralsight.data.volumes import label_names, load_cases
+    from neuralsight.data.splits import Splits, check_fractions
+    from neuralsight.data.volumes import label_names, legacy_split_cases, load_cases, split_cases
 
-    if cfg.data.dataset == "folder":
-        if not cfg.data.data_dir:
-            raise DataError("data.dataset = 'folder' needs a folder", "pass --data DIR (imagesTr/ + labelsTr/)")
-        folder = Path(cfg.data.data_dir)
-    else:
-        folder = catalog.locate(cfg.data.dataset, cfg.data.data_dir)
-    cases = load_cases(folder, volume_options(cfg), limit=cfg.data.limit or None)
+    d = cfg.data
+    if d.dataset == "folder" and not d.data_dir:
+        raise DataError("data.dataset = 'folder' needs a folder", "pass --data DIR (imagesTr/ + labelsTr/)")
+    folder = Path(d.data_dir) if d.dataset == "folder" else catalog.locate(d.dataset, d.data_dir)
+    cases = load_cases(folder, volume_options(cfg), limit=d.limit or None)
     if len(cases) < 2:
         raise DataError(f"{folder} holds {len(cases)} labelled case(s)", "need at least 2 (train and validation)")
-    train_names, val_names = split_cases([c.name for c in cases], cfg.data.val_fraction, cfg.data.split_seed)
+    case_names = [c.name for c in cases]
+    if legacy:
+        parts = legacy_split_cases(case_names, d.val_fraction, d.split_seed)
+    else:
+        check_fractions(d.val_fraction, d.test_fraction)
+        parts = split_cases(case_names, d.val_fraction, d.test_fraction if len(cases) > 2 else 0.0, d.split_seed)
     by_name = {c.name: c for c in cases}
     num_classes = max(2, 1 + max(int(c.label.max()) for c in cases))
     names = list(cfg.data.class_names)
@@ -148,7 +141,8 @@ def load_split(cfg: Config):
             names = list(HIPPOCAMPUS_NAMES)
     if len(names) < num_classes:
         raise ConfigError(f"data.class_names has {len(names)} names but the labels hold {num_classes} classes")
-    return [by_name[n] for n in train_names], [by_name[n] for n in val_names], names[:num_classes], folder
+    return Splits(*([by_name[n] for n in parts[k]] for k in ("train", "val", "test")), "case",
+                  parts.method), names[:num_classes], folder
 
 
 def build_model(cfg: Config, in_channels: int, num_classes: int):
@@ -177,12 +171,13 @@ class Segment3DTrain:
     item_unit = "patches"
 
     def __init__(self, cfg: Config, device, train_cases, val_cases, class_names, folder: Path | None = None,
-                 load_seconds: float = 0.0):
+                 load_seconds: float = 0.0, test_cases=()):
         from neuralsight.data.volumes import Augment, PatchSampler
         from neuralsight.engine.losses import SegmentationLoss
 
         self.cfg, self.device, self.class_names = cfg, device, class_names
-        self.train_cases, self.val_cases, self.folder, self.load_seconds = train_cases, val_cases, folder, load_seconds
+        self.train_cases, self.val_cases, self.test_cases = train_cases, val_cases, list(test_cases)
+        self.folder, self.load_seconds = folder, load_seconds
         self.sampler = PatchSampler.from_cases(train_cases, cfg.data.patch_size, device, cfg.data.foreground_ratio)
         d = cfg.data
         self.augment = Augment(flip_prob=d.flip_prob, flip_axes=tuple(d.flip_axes), spatial_prob=d.spatial_prob,
@@ -212,14 +207,6 @@ class Segment3DTrain:
         return {"val_dice": s["val_dice"], **{f"val_dice_{n}": s[f"dice_{n}"] for n in self.class_names[1:]}}
 
 
-def _images_folder(path: Path) -> Path:
-    """A Decathlon folder stands for its test images (else its training images); a file for itself."""
-    for sub in ("imagesTs", "imagesTr"):
-        if (path / sub).is_dir():
-            return path / sub
-    return path
-
-
 # ---- the task -----------------------------------------------------------------------------------------
 
 @register_task
@@ -228,48 +215,57 @@ class Segment3D:
     help = "3D V-Net / U-Net segmentation of NIfTI volumes (MSD hippocampus)."
     preset = "hippocampus"
     Config = Config
-    splits = ("val",)   # the splits `evaluate` takes (see the module docstring)
+    splits = ("test", "val")   # the splits `evaluate` takes (see the module docstring)
+    split_note = "val picks the best checkpoint; test is scored once, after training (0.1 runs: val only)"
 
     def build(self, cfg: Config, env, run) -> Segment3DTrain:
         import time
 
         t0 = time.perf_counter()
-        train_cases, val_cases, class_names, folder = load_split(cfg)
-        return Segment3DTrain(cfg, env.device, train_cases, val_cases, class_names, folder, time.perf_counter() - t0)
+        parts, class_names, folder = load_split(cfg)
+        return Segment3DTrain(cfg, env.device, parts.train, parts.val, class_names, folder, time.perf_counter() - t0,
+                              parts.test)
 
     def finish(self, cfg: Config, env, run, built: Segment3DTrain, fits) -> Outcome:
         import time
 
         from neuralsight.viz.volumes import VolumeView, volume_figures
 
-        names = built.class_names
-        cases = built.val_cases or built.train_cases[:4]  # no validation cases: a look at four training cases
+        names, b = built.class_names, built
+        # scored: the test cases; with data.test_fraction = 0 the validation cases, else four training cases
+        split, cases = next((k, c) for k, c in (("test", b.test_cases), ("val", b.val_cases),
+                                                ("train", b.train_cases[:4])) if c)
+        val = summarize_rows(score_cases(b.model, b.val_cases, cfg, env.device, names, env.autocast,
+                                         surface_metrics=False)[0], names) if b.val_cases and split != "val" else {}
         t1 = time.perf_counter()
-        rows, preds = score_cases(built.model, cases, cfg, env.device, names, env.autocast, keep_predictions=True)
-        metrics = {**summarize_rows(rows, names), "val_cases": len(cases),
+        rows, preds = score_cases(b.model, cases, cfg, env.device, names, env.autocast, keep_predictions=True)
+        metrics = {**summarize_rows(rows, names, "val_dice" if split == "val" else "dice"), "cases": len(cases),
                    "volumes_per_second": len(cases) / max(time.perf_counter() - t1, 1e-9),
-                   "load_seconds": round(built.load_seconds, 2)}
-        run.write_json(CASES_FILE, {"class_names": names, "split": {
-            "train": [c.name for c in built.train_cases], "val": [c.name for c in built.val_cases]}, "cases": rows,
-            "data": str(built.folder)})
+                   "load_seconds": round(b.load_seconds, 2)}
+        run.write_json(CASES_FILE, {"class_names": names, "scored_split": split, "split": {
+            k: [c.name for c in getattr(b, f"{k}_cases")] for k in ("train", "val", "test")}, "cases": rows,
+            "data": str(b.folder)})
         volume_figures(run.figures, [VolumeView(c.name, c.image[0].numpy(), c.label.numpy(), preds[c.name].numpy(),
                                                 r["dice_mean"]) for c, r in zip(cases, rows, strict=True)], names)
-        split = "val" if built.val_cases else "train"
-        return Outcome("val_dice", metrics["val_dice"], split, val=metrics if built.val_cases else {},
-                       extra={"class_names": names, "model": built.model_spec,
-                              **({} if built.val_cases else {"train_metrics": metrics})})
+        sizes = {k: len(getattr(b, f"{k}_cases")) for k in ("train", "val", "test")}
+        return Outcome(f"{split}_dice", metrics["dice" if split != "val" else "val_dice"], split, val=metrics if split == "val" else val,
+                       test=metrics if split == "test" else {},
+                       extra={"class_names": names, "model": b.model_spec, "data": {**sizes, "unit": "case"},
+                              **({"train_metrics": metrics} if split == "train" else {})})
 
     def evaluate(self, saved, split: str) -> dict:
-        """Dice, HD95 and volume errors of the best checkpoint, averaged over the validation cases."""
-        if split != "val":
-            raise UserError(f"--split {split} does not apply to a segment3d run: it holds out one split of cases, "
-                            "which picks the best checkpoint and so is the validation split", "use --split val")
-        _, val_cases, names, _ = load_split(saved.cfg)
-        if not val_cases:
-            raise DataError("this run holds out no validation cases (data.val_fraction = 0)",
-                            "retrain with data.val_fraction > 0 to score it")
-        rows, _ = score_cases(saved.model(), val_cases, saved.cfg, saved.device, names)
-        return {**summarize_rows(rows, names), "cases": len(rows)}
+        """Dice, HD95 and volume errors of the best checkpoint, averaged over the cases of ``split``."""
+        legacy = two_way_run(saved)
+        if split != "val" and legacy:
+            raise UserError(f"--split {split} does not apply to a segment3d run of 0.1: it holds out one split of "
+                            "cases, which picks the best checkpoint and so is the validation split",
+                            "use --split val, or retrain for a test split")
+        parts, names, _ = load_split(saved.cfg, legacy)
+        if not parts[split]:
+            raise DataError(f"this run holds no {split} cases (data.{split}_fraction = 0)",
+                            f"retrain with data.{split}_fraction > 0 to score it")
+        rows, _ = score_cases(saved.model(), parts[split], saved.cfg, saved.device, names)
+        return {**summarize_rows(rows, names, "val_dice" if split == "val" else "dice"), "cases": len(rows)}
 
     def _class_names(self, saved, num_classes: int) -> list[str]:
         names = (saved.read_json(CASES_FILE) or {}).get("class_names")
@@ -281,12 +277,12 @@ class Segment3D:
         in mL (also in ``volumes.csv`` and ``volumes.json``); a file that cannot be read is an error row."""
         import torch.nn.functional as F
 
-        from neuralsight.data.volumes import VOLUME_SUFFIXES, case_name, load_case, write_label_nifti
+        from neuralsight.data import volumes as V
         from neuralsight.engine import progress
         from neuralsight.engine.surface import volume_ml
         from neuralsight.io import atomic_write_json, atomic_write_text
 
-        files = expand_inputs([_images_folder(Path(p)) for p in inputs], VOLUME_SUFFIXES)
+        files = expand_inputs([V.images_folder(Path(p)) for p in inputs], V.VOLUME_SUFFIXES)
         if not files:
             raise UserError("no volumes given", "pass .nii/.nii.gz/.npy/.npz files or a folder: "
                             "neuralsight predict RUN VOLUME...")
@@ -295,7 +291,7 @@ class Segment3D:
         rows, table = [], []
         for path in files:
             try:
-                case = load_case(path, None, volume_options(saved.cfg))
+                case = V.load_case(path, None, volume_options(saved.cfg))
             except DataError as err:
                 rows.append(failed(path, err))
                 continue
@@ -303,7 +299,7 @@ class Segment3D:
                 pred = infer_logits(model, case.image.to(saved.device), saved.cfg, saved.device).argmax(0)
             if tuple(pred.shape) != tuple(case.source_shape):  # resampled: back to the file's own grid
                 pred = F.interpolate(pred[None, None].float(), size=list(case.source_shape), mode="nearest")[0, 0].long()
-            target = write_label_nifti(out / f"{case_name(path)}_seg.nii.gz", pred.cpu().numpy(), case.source_affine,
+            target = V.write_label_nifti(out / f"{V.case_name(path)}_seg.nii.gz", pred.cpu().numpy(), case.source_affine,
                                        case.header)
             volumes = {n: round(volume_ml(pred == c, case.source_spacing), 4) for c, n in enumerate(names) if c}
             rows.append({"input": str(path), "volumes_ml": volumes,
@@ -324,7 +320,7 @@ class Segment3D:
                             "segment3d")]
         data = json.loads(path.read_text())
         names, rows = data["class_names"], data["cases"]
-        metrics = summarize_rows(rows, names)  # the validation means, recomputed from the per-case scores
+        metrics = summarize_rows(rows, names)  # the means over the scored cases, recomputed from each case
         per_class = [[n, *(metrics.get(f"{k}_{n}", math.nan) for k in ("dice", "hd95", "vol_diff_ml",
                                                                         "vol_absdiff_ml"))] for n in names[1:]]
         cols = ["case", "dice_mean"] + [f"{k}_{n}" for k in ("dice", "hd95", "vol_diff_ml") for n in names[1:]]
@@ -333,10 +329,10 @@ class Segment3D:
         worst = ", ".join(f"{r['case']} ({r['dice_mean']:.3f})" for r in ordered[:3])
         return [
             Section("Segmentation quality", [
-                Text(f"{len(rows)} validation volumes from {data.get('data', '')}, split by case "
-                     f"({len(data['split']['train'])} train / {len(data['split']['val'])} validation; the validation "
-                     "cases pick the best checkpoint). Sliding-window inference with Gaussian blending; HD95 in mm "
-                     "from the voxel spacing."),
+                Text(f"{len(rows)} {data.get('scored_split', 'val')} volumes from {data.get('data', '')}, split "
+                     "by case (" + " / ".join(f"{len(v)} {k}" for k, v in data["split"].items()) + "; the "
+                     "validation cases pick the best checkpoint, the test cases are scored once, after training). "
+                     "Sliding-window inference with Gaussian blending; HD95 in mm from the voxel spacing."),
                 Table(per_class, ["structure", "Dice", "HD95 (mm)", "mean volume diff (mL)",
                                   "mean |volume diff| (mL)"])], "segment3d"),
             Section("Orthogonal slices", [Figure(figs / "orthogonal.png", "axial, coronal and sagittal slices "

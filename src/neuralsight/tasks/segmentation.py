@@ -23,6 +23,44 @@ def normalize(images_uint8):
 
 # ---- 2D -------------------------------------------------------------------------------------------------
 
+def spread(items: list, n: int) -> list:
+    """``n`` items evenly spread over the list (deterministic, covers every part of it)."""
+    if n >= len(items):
+        return items
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+def to_tensors(arrays, device):
+    """uint8 arrays -> device tensors: images ``(N, 3, S, S)`` uint8, masks ``(N, S, S)`` uint8."""
+    import torch
+
+    images = torch.from_numpy(arrays.images).permute(0, 3, 1, 2).contiguous().to(device)  # (N, 3, S, S)
+    masks = torch.from_numpy(arrays.masks).to(device)                                       # (N, S, S)
+    return images, masks
+
+
+def two_way_run(saved) -> bool:
+    """True for a run written by 0.1, which held out one split (its ``val``) and no test split: its
+    config.toml has no ``data.test_fraction``."""
+    import tomllib
+
+    path = saved.path / "config.toml"
+    data = tomllib.loads(path.read_text(encoding="utf-8")).get("data", {}) if path.is_file() else {}
+    return "test_fraction" not in data
+
+
+def headline_metric(dataset: str, num_classes: int) -> str:
+    """The metric a 2D run is judged by: its catalog entry's (pets: ``fg_iou``, as smp scores the binary merge),
+    else ``miou`` with more than two classes and ``fg_dice`` for one foreground class."""
+    from neuralsight.data.catalog import CATALOG
+
+    entry = CATALOG.get(dataset)
+    if entry is not None and entry.task == "segment" and entry.headline_metric:
+        return entry.headline_metric
+    return "miou" if num_classes > 2 else "fg_dice"
+
+
 def predict_arrays(model, images, masks, num_classes: int, loss_fn=None, batch_size: int = 16,
                    keep_predictions: bool = False) -> dict:
     """Run ``model`` over uint8 ``images (N, 3, S, S)`` and score against ``masks (N, S, S)``.
@@ -150,8 +188,9 @@ def score_cases(model, cases, cfg, device, class_names, autocast=None, surface_m
     return rows, preds
 
 
-def summarize_rows(rows: list[dict], class_names: list[str]) -> dict:
-    """Means over cases (NaN-aware) of every numeric column; ``val_dice`` is the mean foreground Dice."""
+def summarize_rows(rows: list[dict], class_names: list[str], mean_key: str = "val_dice") -> dict:
+    """Means over cases (NaN-aware) of every numeric column; ``mean_key`` (``val_dice`` when the rows are
+    validation cases, ``dice`` for test cases) is the mean foreground Dice."""
     out: dict[str, float] = {}
     if not rows:
         return out
@@ -164,5 +203,5 @@ def summarize_rows(rows: list[dict], class_names: list[str]) -> dict:
         vals = [abs(r[k]) for r in rows if k in r]
         if vals:
             out[f"vol_absdiff_ml_{name}"] = sum(vals) / len(vals)
-    out["val_dice"] = out.pop("dice_mean", math.nan)
+    out[mean_key] = out.pop("dice_mean", math.nan)
     return out
