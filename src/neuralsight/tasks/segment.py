@@ -218,6 +218,7 @@ class Segment:
     name = "segment"
     help = "2D U-Net semantic segmentation (Oxford-IIIT Pet, medical image/mask folders)."
     preset = "pets"
+    demo_presets = ("pets", "dental-xray")  # the lecture's cats and dogs, and its teeth on radiographs
     Config = Config
     PredictOptions = PredictOptions
     splits = ("test", "val")   # the splits `evaluate` takes (see the module docstring)
