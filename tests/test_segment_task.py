@@ -131,7 +131,12 @@ def test_predict_2d_writes_masks_and_reports_each_bad_file(saved2d, tmp_path):
     assert [r["input"] for r in bad] == [str(folder / "broken.jpg"), str(missing)]
     assert all(r["input"] in r["error"] for r in bad) and "does not exist" in bad[1]["error"]
     for r, (w, h) in zip([rows[0], rows[2]], [(70, 50), (20, 30)], strict=True):
-        mask = np.asarray(Image.open(r["outputs"]["mask"]))
+        with Image.open(r["outputs"]["mask"]) as written:  # a palette PNG: indices as pixels, class colours
+            assert written.mode == "P"
+            entries = written.getpalette()
+            assert [tuple(entries[3 * c:3 * c + 3]) for c in (1, 2)] == [palette.class_colour(1),
+                                                                         palette.class_colour(2)]
+            mask = np.asarray(written)
         assert r["size"] == [w, h] and mask.shape == (h, w) and mask.max() < 3
         assert Image.open(r["outputs"]["overlay"]).size == (w, h)
         counts = np.bincount(mask.ravel(), minlength=3)
@@ -204,3 +209,4 @@ def test_report_of_a_run_without_final_evaluation(tmp_path):
     assert [s.title for s in sections] == ["Segmentation"]
     sections = get_task("segment").report(tmp_path)  # the figures are missing: their sections render empty
     assert sections[0].title == "Segmentation: the lecture panel" and all(s.empty for s in sections[1:])
+

@@ -280,7 +280,7 @@ class Segment:
         return info.get("class_names") or [f"class{i}" for i in range(saved.model().num_classes)]
 
     def predict(self, saved, inputs: list[Path], out: Path, options: PredictOptions) -> list[dict]:
-        """Per image: ``<stem>_mask.png`` (class indices), ``<stem>_overlay.png`` and the area of each class."""
+        """Per image: ``<stem>_mask.png`` (palette PNG of class indices), ``<stem>_overlay.png`` and the area of each class."""
         import contextlib
 
         import numpy as np
@@ -290,7 +290,7 @@ class Segment:
         from neuralsight.data.images import IMAGE_EXTS, open_image
         from neuralsight.engine import progress
         from neuralsight.io import atomic_path, atomic_write_json
-        from neuralsight.viz.palette import overlay
+        from neuralsight.viz.palette import overlay, save_label_png
 
         if not inputs:
             raise UserError("no input images given", "usage: neuralsight predict RUN IMAGE [IMAGE ...]")
@@ -309,8 +309,7 @@ class Segment:
                 rows.append(failed(path, err))
                 continue
             outputs = {"mask": out / f"{path.stem}_mask.png", "overlay": out / f"{path.stem}_overlay.png"}
-            with atomic_path(outputs["mask"]) as tmp:
-                Image.fromarray(mask, mode="L").save(tmp, format="PNG")
+            save_label_png(outputs["mask"], mask)  # palette PNG: pixel values = class indices, class colours
             with atomic_path(outputs["overlay"]) as tmp:
                 Image.fromarray(overlay(image, mask, len(names))).save(tmp, format="PNG")
             counts = np.bincount(mask.ravel(), minlength=len(names))

@@ -3,7 +3,9 @@
 One table, :data:`COLOURS`, gives class ``i`` its colour (cycling past the end); class 0 is background and
 :data:`IGNORE` (255) marks padding. :func:`colourize` paints a label map, :func:`overlay` blends the classes
 over an RGB image (background untouched), and :func:`rgba` gives a label map as a matplotlib overlay layer
-(background transparent). Label maps may be 2D slices of volumes or whole images.
+(background transparent). :func:`save_label_png` writes a label map as a palette PNG: the pixel values are the
+class indices, the palette their colours, so a viewer shows the classes and a reader gets the indices back.
+Label maps may be 2D slices of volumes or whole images.
 """
 
 from __future__ import annotations
@@ -39,6 +41,33 @@ def colourize(mask, num_classes: int):
     return _lut(num_classes)[np.asarray(mask, dtype=np.uint8)]
 
 
+def label_palette() -> list[int]:
+    """The 256-entry palette (flat ``[r, g, b, ...]``) of a label PNG: index ``i`` in class ``i``'s colour."""
+    entries = [class_colour(i) for i in range(256)]
+    entries[IGNORE] = IGNORED_SHOWN
+    return [v for rgb in entries for v in rgb]
+
+
+def label_png(mask):
+    """Class indices uint8 ``(H, W)`` -> a palette-mode ("P") PIL image holding the indices as pixel values."""
+    import numpy as np
+    from PIL import Image
+
+    mask = np.ascontiguousarray(mask, dtype=np.uint8)
+    image = Image.frombytes("P", (mask.shape[1], mask.shape[0]), mask.tobytes())
+    image.putpalette(label_palette())
+    return image
+
+
+def save_label_png(path, mask):
+    """Write ``mask`` (class indices ``(H, W)``) atomically as a palette PNG (see :func:`label_png`)."""
+    from neuralsight.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        label_png(mask).save(tmp, format="PNG")
+    return path
+
+
 def overlay(image, mask, num_classes: int, alpha: float = 0.45):
     """Blend class colours over an RGB uint8 image ``(H, W, 3)``; background and ignored pixels stay untouched."""
     import numpy as np
@@ -68,3 +97,4 @@ def legend_handles(class_names: list[str], plt):
     """Coloured patches for ``fig.legend`` naming every class but the background."""
     return [plt.Rectangle((0, 0), 1, 1, color=[v / 255 for v in class_colour(i)])
             for i in range(1, len(class_names))]
+
