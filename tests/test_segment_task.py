@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -195,6 +196,8 @@ def test_predict_3d_writes_nifti_and_volumes_and_goes_on_after_a_bad_file(saved3
         assert r["volumes_ml"] == {n: pytest.approx(round((labels == c).sum() * voxel_ml, 4), abs=1e-9)
                                    for c, n in ((1, "anterior"), (2, "posterior"))}
         assert r["outputs"]["volumes_csv"] == str(out / "volumes.csv")
+        name = Path(r["input"]).name.removesuffix(".nii.gz")
+        assert r["outputs"]["slices"] == str(out / f"{name}_slices.png") and png_nonblank(r["outputs"]["slices"])
     lines = (out / "volumes.csv").read_text().splitlines()
     assert lines[0] == "input,output,anterior_ml,posterior_ml" and len(lines) == 3
     (tmp_path / "empty").mkdir()
@@ -209,4 +212,44 @@ def test_report_of_a_run_without_final_evaluation(tmp_path):
     assert [s.title for s in sections] == ["Segmentation"]
     sections = get_task("segment").report(tmp_path)  # the figures are missing: their sections render empty
     assert sections[0].title == "Segmentation: the lecture panel" and all(s.empty for s in sections[1:])
+    (panel,) = [b for b in sections[0].blocks if getattr(b, "path", None) and b.path.name == "panels.png"]
+    assert "red: false positive" in panel.caption and "cyan: false negative" in panel.caption
+    assert palette.ERROR_COLOURS[1][0] == "false positive" and palette.ERROR_COLOURS[1][1][0] > 200  # red
 
+
+def test_error_map_tells_false_positives_from_false_negatives():
+    truth = np.array([[0, 0, 1, 1, 2, 255],
+                      [1, 2, 0, 2, 0, 255]], np.uint8)
+    pred = np.array([[0, 1, 1, 0, 1, 1],
+                     [2, 1, 2, 2, 0, 0]], np.uint8)
+    np.testing.assert_array_equal(palette.error_map(truth, pred),
+                                  [[0, 1, 0, 2, 1, 0],    # FP on background, FN (1 missed), wrong class = FP
+                                   [1, 1, 1, 0, 0, 0]])   # padding (255) is never an error
+    volume = np.stack([truth, truth]).astype(np.int64)   # 3D labels without padding: ignore=None
+    codes = palette.error_map(volume, np.zeros_like(volume), ignore=None)
+    assert codes.shape == volume.shape and set(np.unique(codes[volume > 0])) == {palette.FALSE_NEGATIVE}
+
+
+def test_the_lecture_panels_name_the_classes_and_both_error_colours(tmp_path):
+    from matplotlib.colors import to_rgb
+
+    from neuralsight.viz.segment import lecture_panel
+    from neuralsight.viz.volumes import VolumeView, volume_panel
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    mask = rng.integers(0, 3, (16, 16), dtype=np.uint8)
+    truth = np.zeros((6, 8, 8), np.int64)
+    truth[2:4, 2:6, 2:6] = 1
+    figures = [lecture_panel([(image, mask, np.roll(mask, 1, 0), " a")], NAMES, "t"),
+               volume_panel([VolumeView("case", rng.normal(size=truth.shape), truth, np.roll(truth, 1, 1), 0.5)],
+                            NAMES, "t")]
+    for fig in figures:
+        (legend,) = fig.legends
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert labels == NAMES + ["false positive", "false negative"]
+        colours = [tuple(round(v * 255) for v in to_rgb(h.get_facecolor())) for h in legend.legend_handles]
+        assert colours[1:3] == [palette.class_colour(1), palette.class_colour(2)]
+        assert colours[3:] == [palette.ERROR_COLOURS[1][1], palette.ERROR_COLOURS[2][1]]
+        error_axes = fig.axes[3]
+        assert len(error_axes.images) == 2  # the image underneath, the error colours over it

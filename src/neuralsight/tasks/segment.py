@@ -20,6 +20,7 @@ from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Figure, Section, Table, Text
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
 from neuralsight.tasks.segmentation import MEAN, STD, class_table, predict_arrays, segment_image
+from neuralsight.viz.palette import ERROR_KEY
 
 INFO_FILE = "segmentation.json"
 
@@ -329,7 +330,7 @@ class Segment:
         info = json.loads(path.read_text()) if path.is_file() else {}
         out = [Section("Segmentation: the lecture panel", [
             Text(info.get("notes", ""), muted=True),
-            Figure(figs / "panels.png", "Input | Training mask | Network output | Error (red = wrong pixel)")],
+            Figure(figs / "panels.png", f"Input | Training mask | Network output | Error ({ERROR_KEY})")],
             "seg-panel")]
         rows = [[r["class"], r["iou"], r["dice"], r["pixels"], r["share"]] for r in info.get("classes", [])]
         if rows:

@@ -5,7 +5,8 @@ windows at native resolution); :func:`predict_arrays` scores a split of uint8 te
 matrix (dataset-level IoU and Dice, per-image means beside them, and foreground merged against background);
 :func:`class_table` is its per-class table. 3D: :func:`infer_logits` runs Gaussian-blended sliding windows over
 a volume; :func:`score_cases` gives per-case Dice, HD95 (mm) and volume difference (mL); :func:`summarize_rows`
-averages them over cases.
+averages them over cases; :func:`save_volume_prediction` writes what ``predict`` gives for a volume (NIfTI labels
+and a slice view).
 """
 
 from __future__ import annotations
@@ -117,6 +118,26 @@ def infer_logits(model, image, cfg, device, autocast=None):
                                        overlap=cfg.eval.overlap, sw_batch_size=cfg.eval.sw_batch_size,
                                        device=device, output_device="cpu")
     return out[0]  # (C_out, D, H, W)
+
+
+def save_volume_prediction(out, name: str, pred, case, class_names: list[str], title: str) -> tuple[Any, dict]:
+    """Write one predicted label volume: ``<name>_seg.nii.gz`` on the file's own grid (its affine and header)
+    and ``<name>_slices.png`` (axial, coronal and sagittal slices of the labels over the image, as the network
+    saw it). ``pred`` is ``(D, H, W)`` on the network's grid; returns it on the file's grid and the paths."""
+    from pathlib import Path
+
+    import torch.nn.functional as F
+
+    from neuralsight.data.volumes import write_label_nifti
+    from neuralsight.viz.volumes import prediction_slices
+
+    out = Path(out)
+    slices = prediction_slices(case.image[0].cpu().numpy(), pred.cpu().numpy(), class_names,
+                               out / f"{name}_slices.png", title)
+    if tuple(pred.shape) != tuple(case.source_shape):  # resampled: back to the file's own grid
+        pred = F.interpolate(pred[None, None].float(), size=list(case.source_shape), mode="nearest")[0, 0].long()
+    target = write_label_nifti(out / f"{name}_seg.nii.gz", pred.cpu().numpy(), case.source_affine, case.header)
+    return pred, {"segmentation": str(target), "slices": str(slices)}
 
 
 def score_cases(model, cases, cfg, device, class_names, autocast=None, surface_metrics: bool = True,
