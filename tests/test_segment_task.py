@@ -253,3 +253,64 @@ def test_the_lecture_panels_name_the_classes_and_both_error_colours(tmp_path):
         assert colours[3:] == [palette.ERROR_COLOURS[1][1], palette.ERROR_COLOURS[2][1]]
         error_axes = fig.axes[3]
         assert len(error_axes.images) == 2  # the image underneath, the error colours over it
+
+
+class EdgeOfTrainingSharpness(torch.nn.Module):
+    """A toy net with a known answer that depends on pixel scale, as a trained one does: class 1 where channel 0's
+    gradient (normalised units per pixel) is in the band that the training images' edges had, class 0 elsewhere."""
+
+    def forward(self, x):                                                         # (B, 3, H, W)
+        p = torch.nn.functional.pad(x[:, :1], (1, 1, 1, 1), mode="replicate")
+        gy, gx = (p[:, :, 2:, 1:-1] - p[:, :, :-2, 1:-1]) / 2, (p[:, :, 1:-1, 2:] - p[:, :, 1:-1, :-2]) / 2
+        g = (gx ** 2 + gy ** 2).sqrt()                                            # (B, 1, H, W)
+        return torch.cat([torch.full_like(g, 0.5), torch.minimum(g, 2.5 - g)], 1)  # (B, 2, H, W): 0.5 < g < 2
+
+
+def _ramp_disk(height: int, width: int, centre, radius: float, ramp: float):
+    yy, xx = np.mgrid[:height, :width]
+    r = np.hypot(yy - centre[0], xx - centre[1])
+    v = (np.clip((radius - r) / ramp, 0, 1) * 255).astype(np.uint8)
+    return np.repeat(v[..., None], 3, axis=2)
+
+
+def _iou(a, b):
+    return ((a > 0) & (b > 0)).sum() / max(1, ((a > 0) | (b > 0)).sum())
+
+
+def test_tiled_prediction_segments_at_the_training_scale():
+    model = EdgeOfTrainingSharpness()
+    # Trained on 1024-pixel photos shrunk to 128: an edge 24 px wide at native size was 3 px wide to the net.
+    photo = _ramp_disk(768, 1024, (384, 512), 250, 24)
+    with torch.no_grad():
+        whole = segment_image(model, photo, 128, "cpu")
+        tiled = segment_image(model, photo, 128, "cpu", tile=64, native_side=1024)
+        unknown = segment_image(model, photo, 128, "cpu", tile=64)  # no recorded scale: the photo's own side
+        native = model(normalize(torch.from_numpy(photo).permute(2, 0, 1)[None])).argmax(1)[0].numpy()
+    assert whole.sum() > 1000 and native.sum() == 0  # at native resolution the net sees no edge at all
+    assert _iou(tiled, whole) > 0.8 and _iou(unknown, whole) > 0.8
+    # A 2x2 mosaic of such photos: the tiles keep each one at the training scale, so each quadrant is labelled
+    # as the photo alone is (a whole-image pass would shrink every edge to half of what the net knows).
+    mosaic = np.tile(photo, (2, 2, 1))
+    with torch.no_grad():
+        big = segment_image(model, mosaic, 128, "cpu", tile=64, overlap=0.25, native_side=1024)
+    assert big.shape == (1536, 2048)
+    with torch.no_grad():
+        shrunk = segment_image(model, mosaic, 128, "cpu")
+    assert _iou(shrunk[:768, :1024], whole) < 0.7
+    for qy in (0, 768):
+        for qx in (0, 1024):
+            assert _iou(big[qy:qy + 768, qx:qx + 1024], whole) > 0.8, (qy, qx)
+
+
+def test_tile_below_the_minimum_is_refused_and_predict_uses_the_recorded_scale(saved2d, tmp_path):
+    image = np.random.default_rng(2).integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    with pytest.raises(UserError, match=r"--tile 8 is too small for a net trained on 32-pixel images: expected "
+                                        r"at least 16 pixels.*use --tile 32"):
+        segment_image(saved2d.model(), image, 32, "cpu", tile=8)
+    saved2d.path.joinpath(S2.INFO_FILE).write_text(json.dumps({"class_names": NAMES, "native_side": 120}))
+    Image.fromarray(image).save(tmp_path / "a.png")
+    (row,) = saved2d.task.predict(saved2d, [tmp_path / "a.png"], tmp_path / "o", S2.PredictOptions(tile=16))
+    with torch.no_grad():
+        expected = segment_image(saved2d.model(), image, 32, "cpu", tile=16, native_side=120)
+    np.testing.assert_array_equal(np.asarray(Image.open(row["outputs"]["mask"])), expected)
+    assert S2.native_side([(375, 500), (500, 333), (600, 400)]) == 500
