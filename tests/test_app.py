@@ -19,6 +19,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from neuralsight.cli import app
+from neuralsight.viz.palette import class_colour
 
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run"]
@@ -281,8 +282,9 @@ def test_the_app_in_a_real_browser(served, classify_run, segment_run, tmp_path):
             mask_path = _download(page, "shirt_mask.png")
             (click,) = demo.workspace.current.values()
             assert mask_path.read_bytes() == (click / "shirt_mask.png").read_bytes()
-            with Image.open(mask_path) as mask:
-                assert mask.size == (30, 40)
+            with Image.open(mask_path) as mask:  # a palette PNG: class indices shown in the class colours
+                assert mask.size == (30, 40) and mask.mode == "P"
+                assert tuple(mask.getpalette()[3:6]) == class_colour(1)
                 labels = np.unique(np.asarray(mask))
             state = json.loads((segment_run / "checkpoints" / "best.json").read_text())
             assert set(labels.tolist()) <= set(range(state["model"]["kwargs"]["num_classes"]))

@@ -65,7 +65,8 @@ def test_predict_gives_the_volumes_0_1_printed_and_goes_on_after_a_bad_file(run_
     assert row["volumes_ml"] == {"anterior": pytest.approx(old["anterior_ml"], abs=1e-6),
                                  "posterior": pytest.approx(old["posterior_ml"], abs=1e-6)}
     seg = out / "hippocampus_001_seg.nii.gz"
-    assert row["outputs"] == {"segmentation": str(seg), "volumes_csv": str(out / "volumes.csv")}
+    assert row["outputs"] == {"segmentation": str(seg), "slices": str(out / "hippocampus_001_slices.png"),
+                              "volumes_csv": str(out / "volumes.csv")}  # the slice view is new since 0.1
     written, source = nib.load(str(seg)), nib.load(str(image))
     assert written.shape == source.shape
     np.testing.assert_allclose(written.affine, source.affine)

@@ -431,3 +431,13 @@ def test_fetch_covid_derives_the_series(server, monkeypatch, tmp_path):
     target = fetch_dataset(entry, tmp_path / "cache" / "covid-hu", progress=False)
     assert file_digest(target / COVID_HU) == COVID_HU_SHA256
     assert catalog.check(entry, target).verified == "yes"
+
+
+def test_progress_bar_shows_a_file_name_with_brackets_as_it_is():
+    from neuralsight.data.download import _bar
+
+    bar = _bar("scans[old].tar", total=10, done=0, enabled=True)
+    with bar as advance:
+        advance(5)
+        shown = bar.progress.columns[0].render(bar.progress.tasks[0]).plain
+    assert shown == "scans[old].tar"

@@ -104,6 +104,19 @@ def test_index_and_palette_mode_png_and_bad_binary(tmp_path):
         I.read_mask(tmp_path / "b.png", I.MaskSpec("binary"))
 
 
+def test_a_palette_png_written_by_predict_reads_back_as_indices_in_every_format(tmp_path):
+    from neuralsight.viz.palette import class_colour, save_label_png
+
+    idx = np.array([[0, 1, 2], [2, 1, 0]], np.uint8)
+    path = save_label_png(tmp_path / "m.png", idx)
+    colours = [list(class_colour(i)) for i in range(3)]
+    for spec in (I.MaskSpec("auto"), I.MaskSpec("index", ["bg", "pet", "border"]),
+                 I.MaskSpec("palette", ["bg", "pet", "border"], colours)):
+        np.testing.assert_array_equal(I.read_mask(path, spec), idx, err_msg=spec.format)
+    binary = save_label_png(tmp_path / "b.png", (idx > 0).astype(np.uint8))
+    np.testing.assert_array_equal(I.read_mask(binary, I.MaskSpec("binary")), idx > 0)  # not the colours' grey
+
+
 def test_trimap_modes(tmp_path):
     tri = np.array([[1, 2], [3, 2]], np.uint8)
     _save(tmp_path / "t.png", tri)

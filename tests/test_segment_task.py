@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -131,7 +132,12 @@ def test_predict_2d_writes_masks_and_reports_each_bad_file(saved2d, tmp_path):
     assert [r["input"] for r in bad] == [str(folder / "broken.jpg"), str(missing)]
     assert all(r["input"] in r["error"] for r in bad) and "does not exist" in bad[1]["error"]
     for r, (w, h) in zip([rows[0], rows[2]], [(70, 50), (20, 30)], strict=True):
-        mask = np.asarray(Image.open(r["outputs"]["mask"]))
+        with Image.open(r["outputs"]["mask"]) as written:  # a palette PNG: indices as pixels, class colours
+            assert written.mode == "P"
+            entries = written.getpalette()
+            assert [tuple(entries[3 * c:3 * c + 3]) for c in (1, 2)] == [palette.class_colour(1),
+                                                                         palette.class_colour(2)]
+            mask = np.asarray(written)
         assert r["size"] == [w, h] and mask.shape == (h, w) and mask.max() < 3
         assert Image.open(r["outputs"]["overlay"]).size == (w, h)
         counts = np.bincount(mask.ravel(), minlength=3)
@@ -196,6 +202,8 @@ def test_predict_3d_writes_nifti_and_volumes_and_goes_on_after_a_bad_file(saved3
         assert r["volumes_ml"] == {n: pytest.approx(round((labels == c).sum() * voxel_ml, 4), abs=1e-9)
                                    for c, n in ((1, "anterior"), (2, "posterior"))}
         assert r["outputs"]["volumes_csv"] == str(out / "volumes.csv")
+        name = Path(r["input"]).name.removesuffix(".nii.gz")
+        assert r["outputs"]["slices"] == str(out / f"{name}_slices.png") and png_nonblank(r["outputs"]["slices"])
     lines = (out / "volumes.csv").read_text().splitlines()
     assert lines[0] == "input,output,anterior_ml,posterior_ml" and len(lines) == 3
     (tmp_path / "empty").mkdir()
@@ -210,3 +218,105 @@ def test_report_of_a_run_without_final_evaluation(tmp_path):
     assert [s.title for s in sections] == ["Segmentation"]
     sections = get_task("segment").report(tmp_path)  # the figures are missing: their sections render empty
     assert sections[0].title == "Segmentation: the lecture panel" and all(s.empty for s in sections[1:])
+    (panel,) = [b for b in sections[0].blocks if getattr(b, "path", None) and b.path.name == "panels.png"]
+    assert "red: false positive" in panel.caption and "cyan: false negative" in panel.caption
+    assert palette.ERROR_COLOURS[1][0] == "false positive" and palette.ERROR_COLOURS[1][1][0] > 200  # red
+
+
+def test_error_map_tells_false_positives_from_false_negatives():
+    truth = np.array([[0, 0, 1, 1, 2, 255],
+                      [1, 2, 0, 2, 0, 255]], np.uint8)
+    pred = np.array([[0, 1, 1, 0, 1, 1],
+                     [2, 1, 2, 2, 0, 0]], np.uint8)
+    np.testing.assert_array_equal(palette.error_map(truth, pred),
+                                  [[0, 1, 0, 2, 1, 0],    # FP on background, FN (1 missed), wrong class = FP
+                                   [1, 1, 1, 0, 0, 0]])   # padding (255) is never an error
+    volume = np.stack([truth, truth]).astype(np.int64)   # 3D labels without padding: ignore=None
+    codes = palette.error_map(volume, np.zeros_like(volume), ignore=None)
+    assert codes.shape == volume.shape and set(np.unique(codes[volume > 0])) == {palette.FALSE_NEGATIVE}
+
+
+def test_the_lecture_panels_name_the_classes_and_both_error_colours(tmp_path):
+    from matplotlib.colors import to_rgb
+
+    from neuralsight.viz.segment import lecture_panel
+    from neuralsight.viz.volumes import VolumeView, volume_panel
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    mask = rng.integers(0, 3, (16, 16), dtype=np.uint8)
+    truth = np.zeros((6, 8, 8), np.int64)
+    truth[2:4, 2:6, 2:6] = 1
+    figures = [lecture_panel([(image, mask, np.roll(mask, 1, 0), " a")], NAMES, "t"),
+               volume_panel([VolumeView("case", rng.normal(size=truth.shape), truth, np.roll(truth, 1, 1), 0.5)],
+                            NAMES, "t")]
+    for fig in figures:
+        (legend,) = fig.legends
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert labels == NAMES + ["false positive", "false negative"]
+        colours = [tuple(round(v * 255) for v in to_rgb(h.get_facecolor())) for h in legend.legend_handles]
+        assert colours[1:3] == [palette.class_colour(1), palette.class_colour(2)]
+        assert colours[3:] == [palette.ERROR_COLOURS[1][1], palette.ERROR_COLOURS[2][1]]
+        error_axes = fig.axes[3]
+        assert len(error_axes.images) == 2  # the image underneath, the error colours over it
+
+
+class EdgeOfTrainingSharpness(torch.nn.Module):
+    """A toy net with a known answer that depends on pixel scale, as a trained one does: class 1 where channel 0's
+    gradient (normalised units per pixel) is in the band that the training images' edges had, class 0 elsewhere."""
+
+    def forward(self, x):                                                         # (B, 3, H, W)
+        p = torch.nn.functional.pad(x[:, :1], (1, 1, 1, 1), mode="replicate")
+        gy, gx = (p[:, :, 2:, 1:-1] - p[:, :, :-2, 1:-1]) / 2, (p[:, :, 1:-1, 2:] - p[:, :, 1:-1, :-2]) / 2
+        g = (gx ** 2 + gy ** 2).sqrt()                                            # (B, 1, H, W)
+        return torch.cat([torch.full_like(g, 0.5), torch.minimum(g, 2.5 - g)], 1)  # (B, 2, H, W): 0.5 < g < 2
+
+
+def _ramp_disk(height: int, width: int, centre, radius: float, ramp: float):
+    yy, xx = np.mgrid[:height, :width]
+    r = np.hypot(yy - centre[0], xx - centre[1])
+    v = (np.clip((radius - r) / ramp, 0, 1) * 255).astype(np.uint8)
+    return np.repeat(v[..., None], 3, axis=2)
+
+
+def _iou(a, b):
+    return ((a > 0) & (b > 0)).sum() / max(1, ((a > 0) | (b > 0)).sum())
+
+
+def test_tiled_prediction_segments_at_the_training_scale():
+    model = EdgeOfTrainingSharpness()
+    # Trained on 1024-pixel photos shrunk to 128: an edge 24 px wide at native size was 3 px wide to the net.
+    photo = _ramp_disk(768, 1024, (384, 512), 250, 24)
+    with torch.no_grad():
+        whole = segment_image(model, photo, 128, "cpu")
+        tiled = segment_image(model, photo, 128, "cpu", tile=64, native_side=1024)
+        unknown = segment_image(model, photo, 128, "cpu", tile=64)  # no recorded scale: the photo's own side
+        native = model(normalize(torch.from_numpy(photo).permute(2, 0, 1)[None])).argmax(1)[0].numpy()
+    assert whole.sum() > 1000 and native.sum() == 0  # at native resolution the net sees no edge at all
+    assert _iou(tiled, whole) > 0.8 and _iou(unknown, whole) > 0.8
+    # A 2x2 mosaic of such photos: the tiles keep each one at the training scale, so each quadrant is labelled
+    # as the photo alone is (a whole-image pass would shrink every edge to half of what the net knows).
+    mosaic = np.tile(photo, (2, 2, 1))
+    with torch.no_grad():
+        big = segment_image(model, mosaic, 128, "cpu", tile=64, overlap=0.25, native_side=1024)
+    assert big.shape == (1536, 2048)
+    with torch.no_grad():
+        shrunk = segment_image(model, mosaic, 128, "cpu")
+    assert _iou(shrunk[:768, :1024], whole) < 0.7
+    for qy in (0, 768):
+        for qx in (0, 1024):
+            assert _iou(big[qy:qy + 768, qx:qx + 1024], whole) > 0.8, (qy, qx)
+
+
+def test_tile_below_the_minimum_is_refused_and_predict_uses_the_recorded_scale(saved2d, tmp_path):
+    image = np.random.default_rng(2).integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    with pytest.raises(UserError, match=r"--tile 8 is too small for a net trained on 32-pixel images: expected "
+                                        r"at least 16 pixels.*use --tile 32"):
+        segment_image(saved2d.model(), image, 32, "cpu", tile=8)
+    saved2d.path.joinpath(S2.INFO_FILE).write_text(json.dumps({"class_names": NAMES, "native_side": 120}))
+    Image.fromarray(image).save(tmp_path / "a.png")
+    (row,) = saved2d.task.predict(saved2d, [tmp_path / "a.png"], tmp_path / "o", S2.PredictOptions(tile=16))
+    with torch.no_grad():
+        expected = segment_image(saved2d.model(), image, 32, "cpu", tile=16, native_side=120)
+    np.testing.assert_array_equal(np.asarray(Image.open(row["outputs"]["mask"])), expected)
+    assert S2.native_side([(375, 500), (500, 333), (600, 400)]) == 500

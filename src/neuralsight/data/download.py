@@ -151,6 +151,7 @@ class _bar:
     def __enter__(self):
         if not self.enabled:
             return lambda n: None
+        from rich.markup import escape
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -163,7 +164,8 @@ class _bar:
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                  TransferSpeedColumn(), TimeRemainingColumn(), transient=False)
         self.progress.start()
-        task = self.progress.add_task(self.label, total=self.total, completed=self.done)
+        # The label is data (a file name): escaped, so "[old]" in it is shown, not taken for rich markup.
+        task = self.progress.add_task(escape(self.label), total=self.total, completed=self.done)
         return lambda n: self.progress.advance(task, n)
 
     def __exit__(self, *exc):

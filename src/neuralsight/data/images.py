@@ -144,9 +144,9 @@ def read_mask(path: Path, spec: MaskSpec) -> np.ndarray:
     try:
         with Image.open(path) as im:
             mode = im.mode
-            if mode == "P" and spec.format in ("auto", "index"):
+            if mode == "P" and spec.format != "palette":
                 arr = np.asarray(im)                          # palette-mode PNG stores indices already
-                fmt = "index"
+                fmt = "index" if spec.format == "auto" else spec.format
             elif mode in ("RGB", "RGBA") or spec.format == "palette":
                 arr = np.asarray(im.convert("RGB"))
                 fmt = spec.format

@@ -26,12 +26,14 @@ from neuralsight.tasks.segmentation import (
     STD,
     class_table,
     headline_metric,
+    native_side,
     predict_arrays,
     segment_image,
     spread,
     to_tensors,
     two_way_run,
 )
+from neuralsight.viz.palette import ERROR_KEY
 
 INFO_FILE = "segmentation.json"
 
@@ -97,8 +99,8 @@ class Config:
 
 @dataclass
 class PredictOptions:
-    tile: int | None = bounded(None, min=0, help="segment at native resolution in windows of this many "
-                                                 "pixels (0 or unset: the whole image at the training scale)")
+    tile: int | None = bounded(None, min=0, help="segment in windows of this many pixels at the training "
+                                                 "images' pixel scale (0 or unset: the whole image at once)")
     overlap: float = bounded(0.25, min=0.0, max=0.95, help="share of a window overlapping its neighbour (tile)")
 
 
@@ -249,7 +251,8 @@ class Segment:
                           "fg_iou/fg_dice score every non-background class merged against background.",
             "per_image_miou": {s: float(v) for s, v in zip(data.test.stems, per_image.tolist(), strict=True)},
             "train_images": len(data.train), "val_images": len(data.val), "test_images": len(data.test),
-            "image_size": cfg.data.image_size})
+            "image_size": cfg.data.image_size,
+            "native_side": native_side(data.train.sizes)})  # predict --tile segments at this scale
         test = final["metrics"]
         name = headline_metric(cfg.data.dataset, built.num_classes)
         return Outcome(f"test {name}", test[name], "test", val=val, test=test,
@@ -277,22 +280,22 @@ class Segment:
         return info.get("class_names") or [f"class{i}" for i in range(saved.model().num_classes)]
 
     def predict(self, saved, inputs: list[Path], out: Path, options: PredictOptions) -> list[dict]:
-        """Per image: ``<stem>_mask.png`` (class indices), ``<stem>_overlay.png`` and the area of each class."""
+        """Per image: ``<stem>_mask.png`` (palette PNG of class indices), ``<stem>_overlay.png``, each class's area."""
         import contextlib
 
         import numpy as np
         import torch
-        from PIL import Image
 
         from neuralsight.data.images import IMAGE_EXTS, open_image
         from neuralsight.engine import progress
-        from neuralsight.io import atomic_path, atomic_write_json
-        from neuralsight.viz.palette import overlay
+        from neuralsight.io import atomic_write_json
+        from neuralsight.viz.figures import save_image
+        from neuralsight.viz.palette import overlay, save_label_png
 
         if not inputs:
             raise UserError("no input images given", "usage: neuralsight predict RUN IMAGE [IMAGE ...]")
         names, model, out = self._class_names(saved), saved.model(), Path(out)
-        rows = []
+        rows, native = [], (saved.read_json(INFO_FILE) or {}).get("native_side")  # the training images' scale
         for path in expand_inputs(inputs, IMAGE_EXTS):
             try:
                 if not path.is_file():
@@ -301,15 +304,13 @@ class Segment:
                 label = f"segmenting {path} in {options.tile}-pixel tiles"
                 with torch.no_grad(), (progress.status(label) if options.tile else contextlib.nullcontext()):
                     mask = segment_image(model, image, saved.cfg.data.image_size, saved.device, options.tile,
-                                         options.overlap)
+                                         options.overlap, native_side=native)
             except DataError as err:
                 rows.append(failed(path, err))
                 continue
             outputs = {"mask": out / f"{path.stem}_mask.png", "overlay": out / f"{path.stem}_overlay.png"}
-            with atomic_path(outputs["mask"]) as tmp:
-                Image.fromarray(mask, mode="L").save(tmp, format="PNG")
-            with atomic_path(outputs["overlay"]) as tmp:
-                Image.fromarray(overlay(image, mask, len(names))).save(tmp, format="PNG")
+            save_label_png(outputs["mask"], mask)  # palette PNG: pixel values = class indices, class colours
+            save_image(outputs["overlay"], overlay(image, mask, len(names)))
             counts = np.bincount(mask.ravel(), minlength=len(names))
             rows.append({"input": str(path), "size": [int(image.shape[1]), int(image.shape[0])],
                          "areas": {n: {"pixels": int(counts[i]), "fraction": float(counts[i] / mask.size)}
@@ -327,7 +328,7 @@ class Segment:
         info = json.loads(path.read_text()) if path.is_file() else {}
         out = [Section("Segmentation: the lecture panel", [
             Text(info.get("notes", ""), muted=True),
-            Figure(figs / "panels.png", "Input | Training mask | Network output | Error (red = wrong pixel)")],
+            Figure(figs / "panels.png", f"Input | Training mask | Network output | Error ({ERROR_KEY})")],
             "seg-panel")]
         rows = [[r["class"], r["iou"], r["dice"], r["pixels"], r["share"]] for r in info.get("classes", [])]
         if rows:

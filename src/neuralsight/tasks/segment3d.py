@@ -23,7 +23,14 @@ from neuralsight.config import TrainConfig, bounded, choice
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Figure, Section, Table, Text
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
-from neuralsight.tasks.segmentation import infer_logits, score_cases, summarize_rows, two_way_run
+from neuralsight.tasks.segmentation import (
+    infer_logits,
+    save_volume_prediction,
+    score_cases,
+    summarize_rows,
+    two_way_run,
+)
+from neuralsight.viz.palette import ERROR_KEY
 
 CASES_FILE = "samples/cases.json"
 HIPPOCAMPUS_NAMES = ["background", "anterior", "posterior"]
@@ -273,10 +280,8 @@ class Segment3D:
             ["background"] + [f"class {i}" for i in range(1, num_classes)]
 
     def predict(self, saved, inputs: list[Path], out: Path, options) -> list[dict]:
-        """Label volumes: ``<name>_seg.nii.gz`` with the input's affine and header, and each structure's volume
-        in mL (also in ``volumes.csv`` and ``volumes.json``); a file that cannot be read is an error row."""
-        import torch.nn.functional as F
-
+        """Label volumes: ``<name>_seg.nii.gz`` with the input's affine and header, ``<name>_slices.png``, and each
+        structure's volume in mL (also in ``volumes.csv`` and ``volumes.json``); an unreadable file is an error row."""
         from neuralsight.data import volumes as V
         from neuralsight.engine import progress
         from neuralsight.engine.surface import volume_ml
@@ -297,14 +302,12 @@ class Segment3D:
                 continue
             with progress.status(f"segmenting {path}"):
                 pred = infer_logits(model, case.image.to(saved.device), saved.cfg, saved.device).argmax(0)
-            if tuple(pred.shape) != tuple(case.source_shape):  # resampled: back to the file's own grid
-                pred = F.interpolate(pred[None, None].float(), size=list(case.source_shape), mode="nearest")[0, 0].long()
-            target = V.write_label_nifti(out / f"{V.case_name(path)}_seg.nii.gz", pred.cpu().numpy(), case.source_affine,
-                                       case.header)
+            pred, written = save_volume_prediction(out, V.case_name(path), pred, case, names, path.name)
             volumes = {n: round(volume_ml(pred == c, case.source_spacing), 4) for c, n in enumerate(names) if c}
             rows.append({"input": str(path), "volumes_ml": volumes,
-                         "outputs": {"segmentation": str(target), "volumes_csv": str(out / "volumes.csv")}})
-            table.append({"input": str(path), "output": str(target), **{f"{n}_ml": v for n, v in volumes.items()}})
+                         "outputs": {**written, "volumes_csv": str(out / "volumes.csv")}})
+            table.append({"input": str(path), "output": written["segmentation"],
+                          **{f"{n}_ml": v for n, v in volumes.items()}})
         if table:  # the files 0.1 wrote, one row per volume
             header = list(table[0])
             atomic_write_text(out / "volumes.csv", "\n".join([",".join(header)] + [
@@ -338,7 +341,7 @@ class Segment3D:
             Section("Orthogonal slices", [Figure(figs / "orthogonal.png", "axial, coronal and sagittal slices "
                                                  "through each structure of the median case")], "slices"),
             Section("Input | Training mask | Output | Error", [
-                Figure(figs / "panel.png", "best, median and worst case"),
+                Figure(figs / "panel.png", f"best, median and worst case; Error over the image: {ERROR_KEY}"),
                 Figure(figs / "worst_cases.png", "the worst cases")], "panel"),
             Section("Per-case Dice", [Text(f"Worst cases: {worst}. Click a column to sort."),
                                       Table([[r.get(c, math.nan) for c in cols] for r in ordered], cols,

@@ -1,11 +1,12 @@
 """Applying segmentation nets and scoring them: what the segment (2D) and segment3d tasks and the benchmarks share.
 
-2D: :func:`segment_image` labels one RGB image at its own size (resized like the training data, or in sliding
-windows at native resolution); :func:`predict_arrays` scores a split of uint8 tensors from a pooled confusion
+2D: :func:`segment_image` labels one RGB image at its own size (resized like the training data, or scaled to the
+training images' pixel scale, :func:`native_side`, and segmented in sliding windows); :func:`predict_arrays` scores a split of uint8 tensors from a pooled confusion
 matrix (dataset-level IoU and Dice, per-image means beside them, and foreground merged against background);
 :func:`class_table` is its per-class table. 3D: :func:`infer_logits` runs Gaussian-blended sliding windows over
 a volume; :func:`score_cases` gives per-case Dice, HD95 (mm) and volume difference (mL); :func:`summarize_rows`
-averages them over cases.
+averages them over cases; :func:`save_volume_prediction` writes what ``predict`` gives for a volume (NIfTI labels
+and a slice view).
 """
 
 from __future__ import annotations
@@ -108,14 +109,35 @@ def class_table(meter, class_names: list[str]) -> list[dict]:
              "share": int(counts[i]) / total} for i, n in enumerate(class_names)]
 
 
+def native_side(sizes) -> int | None:
+    """Median longer side of the training images as stored, ``(height, width)`` each: with ``image_size`` it gives
+    the pixel scale the net was trained at (``image_size / native_side``)."""
+    import statistics
+
+    sides = [max(int(h), int(w)) for h, w in sizes]
+    return int(statistics.median(sides)) if sides else None
+
+
+def min_tile(image_size: int) -> int:
+    """Smallest ``tile`` taken: a quarter of the training field (16 px at least); a smaller window shows the net
+    too little of an object to label it as in training."""
+    return max(16, image_size // 4)
+
+
 def segment_image(model, image, image_size: int, device, tile: int | None = None, overlap: float = 0.25,
-                  sw_batch_size: int = 4):
+                  sw_batch_size: int = 4, native_side: int | None = None):
     """Class-index mask ``(H, W)`` uint8 for an RGB uint8 image ``(H, W, 3)`` at its own size.
 
     Without ``tile`` the image is resized like the training data (longer side = ``image_size``), segmented
-    in one pass, and the logits resized back. With ``tile`` the image is segmented at its native resolution
-    by sliding windows of ``tile`` pixels (bounded memory: one batch of windows on the device, the
-    accumulator on the CPU), as for a large X-ray whose detail would be lost by shrinking.
+    in one pass, and the logits resized back. With ``tile`` the image is first scaled to the pixel scale the net
+    was trained at, by ``image_size / native_side`` (``native_side``: the training images' median longer side as
+    stored, which the run records; the image's own longer side when unknown), then segmented by sliding windows
+    of ``tile`` pixels (bounded memory: one batch of windows on the device, the accumulator on the CPU), and the
+    label map resized back (nearest). So a large image (a mosaic, an X-ray bigger than the training ones) keeps
+    the detail a whole-image pass would shrink away, and each object still looks to the net as it did in training.
+
+    Raises:
+        UserError: ``tile`` below :func:`min_tile`.
     """
     import numpy as np
     import torch
@@ -123,14 +145,23 @@ def segment_image(model, image, image_size: int, device, tile: int | None = None
 
     from neuralsight.data.images import fit_size
     from neuralsight.engine.sliding import sliding_window_inference
+    from neuralsight.errors import UserError
 
     h, w = image.shape[:2]
     x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).unsqueeze(0)          # (1, 3, H, W) uint8
     if tile:
-        logits = sliding_window_inference(x, (tile, tile), lambda windows: model(normalize(windows)),
+        if tile < min_tile(image_size):
+            raise UserError(f"--tile {tile} is too small for a net trained on {image_size}-pixel images: expected "
+                            f"at least {min_tile(image_size)} pixels", f"use --tile {image_size} (or leave it out)")
+        scale = image_size / (native_side or max(h, w))
+        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+        scaled = x.float() if (sh, sw) == (h, w) else F.interpolate(
+            x.float(), size=(sh, sw), mode="bilinear", antialias=True, align_corners=False)  # (1, 3, sh, sw)
+        logits = sliding_window_inference(scaled, (tile, tile), lambda windows: model(normalize(windows)),
                                           overlap=overlap, sw_batch_size=sw_batch_size, device=device,
-                                          output_device="cpu")
-        return logits[0].argmax(0).to(torch.uint8).numpy()                                   # (H, W)
+                                          output_device="cpu")                               # (1, C, sh, sw)
+        labels = logits.argmax(1, keepdim=True).float()                                     # (1, 1, sh, sw)
+        return F.interpolate(labels, size=(h, w), mode="nearest")[0, 0].to(torch.uint8).numpy()  # (H, W)
     fh, fw = fit_size(h, w, image_size)
     small = F.interpolate(x.float(), size=(fh, fw), mode="bilinear", antialias=True, align_corners=False)
     logits = model(((small / 255 - MEAN) / STD).to(device)).float().cpu()                    # (1, C, fh, fw)
@@ -155,6 +186,26 @@ def infer_logits(model, image, cfg, device, autocast=None):
                                        overlap=cfg.eval.overlap, sw_batch_size=cfg.eval.sw_batch_size,
                                        device=device, output_device="cpu")
     return out[0]  # (C_out, D, H, W)
+
+
+def save_volume_prediction(out, name: str, pred, case, class_names: list[str], title: str) -> tuple[Any, dict]:
+    """Write one predicted label volume: ``<name>_seg.nii.gz`` on the file's own grid (its affine and header)
+    and ``<name>_slices.png`` (axial, coronal and sagittal slices of the labels over the image, as the network
+    saw it). ``pred`` is ``(D, H, W)`` on the network's grid; returns it on the file's grid and the paths."""
+    from pathlib import Path
+
+    import torch.nn.functional as F
+
+    from neuralsight.data.volumes import write_label_nifti
+    from neuralsight.viz.volumes import prediction_slices
+
+    out = Path(out)
+    slices = prediction_slices(case.image[0].cpu().numpy(), pred.cpu().numpy(), class_names,
+                               out / f"{name}_slices.png", title)
+    if tuple(pred.shape) != tuple(case.source_shape):  # resampled: back to the file's own grid
+        pred = F.interpolate(pred[None, None].float(), size=list(case.source_shape), mode="nearest")[0, 0].long()
+    target = write_label_nifti(out / f"{name}_seg.nii.gz", pred.cpu().numpy(), case.source_affine, case.header)
+    return pred, {"segmentation": str(target), "slices": str(slices)}
 
 
 def score_cases(model, cases, cfg, device, class_names, autocast=None, surface_metrics: bool = True,

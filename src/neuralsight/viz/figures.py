@@ -1,4 +1,4 @@
-"""Shared figure helpers: headless matplotlib, atomic PNG writes, training curves."""
+"""Shared figure helpers: headless matplotlib, atomic PNG writes (figures and plain RGB arrays), training curves."""
 
 from __future__ import annotations
 
@@ -25,6 +25,18 @@ def save(fig, path: Path, dpi: int = 110) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     plt().close(fig)
+    return path
+
+
+def save_image(path: Path, rgb) -> Path:
+    """Write an RGB uint8 array ``(H, W, 3)`` atomically as PNG."""
+    from PIL import Image
+
+    from neuralsight.io import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb).save(tmp, format="PNG")
     return path
 
 

@@ -1,5 +1,6 @@
-"""2D segmentation figures: the lecture panel (Input | Training mask | Network output | Error), the overlay
-view, and the best and worst images by per-image mIoU.
+"""2D segmentation figures: the lecture panel (Input | Training mask | Network output | Error, with a legend
+naming the classes and the Error panel's false positives and false negatives over the image), the overlay view,
+and the best and worst images by per-image mIoU.
 
 Every function takes plain arrays: images uint8 ``(N, S, S, 3)``, masks and predictions uint8 ``(N, S, S)``
 with :data:`~neuralsight.viz.palette.IGNORE` on the padding, file stems and class names. Colours come from
@@ -11,9 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from neuralsight.viz.figures import plt, save
-from neuralsight.viz.palette import IGNORE, colourize, legend_handles, overlay
-
-ERROR_COLOUR = (230, 30, 30)
+from neuralsight.viz.palette import (
+    FALSE_NEGATIVE,
+    FALSE_POSITIVE,
+    IGNORE,
+    class_legend,
+    colourize,
+    error_map,
+    error_rgba,
+    legend_handles,
+    overlay,
+)
 
 
 def valid_box(mask) -> tuple[slice, slice]:
@@ -28,20 +37,35 @@ def valid_box(mask) -> tuple[slice, slice]:
 
 
 def _panel_row(axes, image, mask, pred, num_classes: int, suffix: str = "") -> None:
-    """One row of the lecture panel, cropped to the unpadded region."""
-    import numpy as np
-
+    """One row of the lecture panel, cropped to the unpadded region; errors drawn over the dimmed image."""
     rs, cs = valid_box(mask)
     img, gt, pr = image[rs, cs], mask[rs, cs], pred[rs, cs]
-    err = (pr != gt) & (gt != IGNORE)
+    codes = error_map(gt, pr)
+    valid = max(1, int((gt != IGNORE).sum()))
+    fp, fn = (codes == FALSE_POSITIVE).sum() / valid, (codes == FALSE_NEGATIVE).sum() / valid
     panels = [(img, "Input" + suffix), (colourize(gt, num_classes), "Training mask"),
               (colourize(pr, num_classes), "Network output"),
-              (np.where(err[..., None], np.array(ERROR_COLOUR, np.uint8), (img * 0.35).astype(np.uint8)),
-               f"Error ({err.mean() * 100:.1f}% px)")]
+              (img.mean(-1) * 0.6, f"Error ({fp * 100:.1f}% FP, {fn * 100:.1f}% FN)")]
     for ax, (im, title) in zip(axes, panels, strict=True):
-        ax.imshow(im)
+        ax.imshow(im, **({"cmap": "gray", "vmin": 0, "vmax": 255} if im.ndim == 2 else {}))
         ax.set_title(title, fontsize=8)
         ax.axis("off")
+    axes[3].imshow(error_rgba(codes))
+
+
+def lecture_panel(rows: list[tuple], class_names: list[str], title: str):
+    """The Input | Training mask | Network output | Error figure, one row per ``(image, mask, pred, suffix)``,
+    with a legend naming every class and both error colours. Returns the matplotlib figure (unsaved)."""
+    pyplot = plt()
+    fig, axes = pyplot.subplots(len(rows), 4, figsize=(9, 2.3 * len(rows)), squeeze=False)
+    for r, (image, mask, pred, suffix) in enumerate(rows):
+        _panel_row(axes[r], image, mask, pred, len(class_names), suffix)
+    fig.suptitle(title, fontsize=10)
+    handles, labels = class_legend(class_names, pyplot)
+    # Below the axes (upper edge at the figure's bottom); the saved PNG's tight box takes it in.
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(labels), 6),
+               fontsize=8, title="masks: classes · Error panel, over the image: error kinds", title_fontsize=8)
+    return fig
 
 
 def segment_figures(folder: Path, images, masks, preds, stems: list[str], class_names: list[str], per_image,
@@ -62,10 +86,8 @@ def segment_figures(folder: Path, images, masks, preds, stems: list[str], class_
     picks = np.linspace(0, len(stems) - 1, n).round().astype(int) if n else []
     written = []
 
-    fig, axes = pyplot.subplots(n, 4, figsize=(9, 2.3 * n), squeeze=False)
-    for r, i in enumerate(picks):
-        _panel_row(axes[r], images[i], masks[i], preds[i], c, f" {stems[i]}")
-    fig.suptitle(f"{split_name}: Input | Training mask | Network output | Error", fontsize=10)
+    fig = lecture_panel([(images[i], masks[i], preds[i], f" {stems[i]}") for i in picks], class_names,
+                        f"{split_name}: Input | Training mask | Network output | Error")
     written.append(save(fig, Path(folder) / "panels.png"))
 
     cols = min(4, max(1, n))
@@ -85,9 +107,7 @@ def segment_figures(folder: Path, images, masks, preds, stems: list[str], class_
     order = np.argsort(scores)
     k = min(3, len(order) // 2) or min(1, len(order))
     chosen = [(i, "best") for i in order[::-1][:k]] + [(i, "worst") for i in order[:k]]
-    fig, axes = pyplot.subplots(len(chosen), 4, figsize=(9, 2.3 * len(chosen)), squeeze=False)
-    for r, (i, tag) in enumerate(chosen):
-        _panel_row(axes[r], images[i], masks[i], preds[i], c, f" [{tag}, mIoU {scores[i]:.2f}]")
-    fig.suptitle("best and worst validation images by per-image mIoU", fontsize=10)
+    fig = lecture_panel([(images[i], masks[i], preds[i], f" [{tag}, mIoU {scores[i]:.2f}]") for i, tag in chosen],
+                        class_names, "best and worst validation images by per-image mIoU")
     written.append(save(fig, Path(folder) / "best_worst.png"))
     return written
