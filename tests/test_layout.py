@@ -1,0 +1,49 @@
+"""The shape of the code that issue 12 fixed: small task modules, a docstring atop every file, one way imports run.
+
+These are facts a reviewer would otherwise re-check by hand after every change.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "neuralsight"
+
+def _task_modules() -> list[Path]:
+    """The module of every registered task (tasks/base.py, the protocol, and tasks/segmentation.py, shared
+    helpers, are not tasks)."""
+    import inspect
+
+    from neuralsight.tasks.base import get_task, list_tasks
+
+    files = {Path(inspect.getfile(type(get_task(name)))) for name in list_tasks()}
+    return sorted(f for f in files if f.parent == SRC / "tasks")  # not the test suite's own toy tasks
+
+
+TASK_MODULES = _task_modules()
+assert len(TASK_MODULES) >= 5, TASK_MODULES
+IMPORTS_TOOL = Path(__file__).resolve().parents[2] / "shared" / "tools" / "imports.py"
+
+
+@pytest.mark.parametrize("path", TASK_MODULES, ids=lambda p: p.name)
+def test_every_task_module_is_at_most_350_lines(path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= 350, f"{path.relative_to(SRC)} has {lines} lines; move helpers out (tasks/segmentation.py, viz/)"
+
+
+@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
+def test_every_file_opens_with_a_docstring_saying_what_it_holds(path):
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    assert doc and len(doc.split()) >= 3, f"{path.relative_to(SRC)} has no opening docstring"
+
+
+@pytest.mark.skipif(not IMPORTS_TOOL.is_file(), reason=f"{IMPORTS_TOOL} is not beside this checkout")
+def test_imports_have_no_cycles_and_no_upward_imports():
+    out = subprocess.run([sys.executable, str(IMPORTS_TOOL), str(SRC)], capture_output=True, text=True, check=False)
+    last = out.stdout.strip().splitlines()[-1]
+    assert out.returncode == 0 and last.endswith("0 cycles, 0 upward"), out.stdout + out.stderr
