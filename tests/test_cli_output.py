@@ -104,6 +104,8 @@ def test_runs_has_a_date_column_and_whole_paths_at_80_columns(app, toy_runs, mon
         started = json.loads((run / "summary.json").read_text())["started"]
         assert line.startswith(started), line
     assert not MARKUP.search(res.output)
+    monkeypatch.setenv("NEURALSIGHT_RUNS", str(toy_runs))  # where `latest` looks, `runs` lists
+    assert runner.invoke(app, ["runs"]).stdout == res.stdout
 
 
 def test_data_list_prints_folder_names_with_brackets_as_they_are(tmp_path, monkeypatch):

@@ -134,7 +134,8 @@ def report(run: str = typer.Argument(..., help=RUN_HELP)):
 
 
 @app.command(rich_help_panel="Use a saved run")
-def runs(root: Path = typer.Option(Path("runs"), "--root", help="Runs folder."),
+def runs(root: Path | None = typer.Option(None, "--root", help="Runs folder (default: $NEURALSIGHT_RUNS, else "
+                                                                "runs/, as `latest` reads it)."),
          task: str | None = typer.Option(None, "--task", help="Only runs of this task."),
          as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """List saved runs: date, task, headline metric (and its split), steps, how training stopped, path."""
@@ -144,6 +145,9 @@ def runs(root: Path = typer.Option(Path("runs"), "--root", help="Runs folder."),
         from neuralsight.engine.runs import list_runs, read_summary
 
         rows = []
+        import os
+
+        root = Path(root or os.environ.get("NEURALSIGHT_RUNS") or "runs")
         for path in list_runs(root):
             s = read_summary(path)
             if task and s.get("task", path.parent.name) != task:
