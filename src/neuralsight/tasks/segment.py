@@ -1,8 +1,8 @@
 """2D semantic segmentation with U-Net: Oxford-IIIT Pet, medical image/mask folders, or your own folders.
 
 This module holds the segment task: its config, its data (decoded once into a uint8 cache by ``data/images.py``,
-held on the device and augmented there), the engine adapter, the final evaluation, ``evaluate`` and ``predict``
-over a saved run, and its report sections. Inference and scoring (pooled confusion matrix) live in
+held on the device and augmented there), the engine adapter, the final evaluation, ``evaluate``, ``predict`` and
+``explain`` (``tasks/explaining.py``) over a saved run, and its report sections. Inference and scoring (pooled confusion matrix) live in
 ``tasks/segmentation.py``, figures (Input | Training mask | Network output | Error) in ``viz/segment.py``.
 
 Splits: one trains; the held-out one picks the best checkpoint, so it is the validation split (``val``, as 0.1
@@ -19,6 +19,7 @@ from neuralsight.config import TrainConfig, bounded, choice
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Figure, Section, Table, Text
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
+from neuralsight.tasks.explaining import SegmentExplainOptions, explain_segment
 from neuralsight.tasks.segmentation import MEAN, STD, class_table, predict_arrays, segment_image
 
 INFO_FILE = "segmentation.json"
@@ -227,7 +228,7 @@ class Segment:
     help = "2D U-Net semantic segmentation (Oxford-IIIT Pet, medical image/mask folders)."
     preset = "pets"
     Config = Config
-    PredictOptions = PredictOptions
+    PredictOptions, ExplainOptions = PredictOptions, SegmentExplainOptions
     splits = ("val",)   # the splits `evaluate` takes (see the module docstring)
     split_note = "its held-out split (for pets the official test list) picks the checkpoint, so it is val"
 
@@ -237,6 +238,7 @@ class Segment:
     def finish(self, cfg: Config, env, run, built: SegmentTrain, fits) -> Outcome:
         import torch
 
+        from neuralsight.viz.figures import batch_grid
         from neuralsight.viz.segment import segment_figures
 
         data = built.data
@@ -244,6 +246,8 @@ class Segment:
             final = predict_arrays(built.model, built.val_images, built.val_masks, built.num_classes, built.loss_fn,
                                    batch_size=max(8, cfg.train.batch_size), keep_predictions=True)
         per_image = final["meter"].per_image()["miou"]
+        x, y = (t.cpu() for t in built.get_batch(torch.arange(min(16, built.train_size()))))  # augmented
+        batch_grid(x.float().numpy() * STD + MEAN, run.figures / "train_batch.png", y.numpy(), built.num_classes)
         segment_figures(run.figures, data.val.images, data.val.masks, final["pred"].numpy(), data.val.stems,
                         data.class_names, per_image.numpy(), cfg.data.panel_images, data.val_name)
         run.write_json(INFO_FILE, {
@@ -285,12 +289,11 @@ class Segment:
 
         import numpy as np
         import torch
-        from PIL import Image
 
         from neuralsight.data.images import IMAGE_EXTS, open_image
         from neuralsight.engine import progress
-        from neuralsight.io import atomic_path, atomic_write_json
-        from neuralsight.viz.palette import overlay
+        from neuralsight.io import atomic_write_json
+        from neuralsight.viz.segment import write_mask_pngs
 
         if not inputs:
             raise UserError("no input images given", "usage: neuralsight predict RUN IMAGE [IMAGE ...]")
@@ -308,11 +311,7 @@ class Segment:
             except DataError as err:
                 rows.append(failed(path, err))
                 continue
-            outputs = {"mask": out / f"{path.stem}_mask.png", "overlay": out / f"{path.stem}_overlay.png"}
-            with atomic_path(outputs["mask"]) as tmp:
-                Image.fromarray(mask, mode="L").save(tmp, format="PNG")
-            with atomic_path(outputs["overlay"]) as tmp:
-                Image.fromarray(overlay(image, mask, len(names))).save(tmp, format="PNG")
+            outputs = write_mask_pngs(out, path.stem, image, mask, len(names))
             counts = np.bincount(mask.ravel(), minlength=len(names))
             rows.append({"input": str(path), "size": [int(image.shape[1]), int(image.shape[0])],
                          "areas": {n: {"pixels": int(counts[i]), "fraction": float(counts[i] / mask.size)}
@@ -323,6 +322,11 @@ class Segment:
             atomic_write_json(out / "predictions.json", [{"input": r["input"], "size": r["size"], **r["outputs"],
                                                           "areas": r["areas"]} for r in good])
         return rows
+
+    def explain(self, saved, inputs: list[Path], out: Path, options: SegmentExplainOptions) -> list[Path]:
+        """Grad-CAM and integrated gradients of a class region, the U-Net's feature maps (tasks/explaining.py)."""
+        return explain_segment(saved, inputs, out, options, self._class_names(saved),
+                               held_out=lambda: load_data(saved.cfg.data).val)
 
     def report(self, run_dir: Path) -> list[Section]:
         run_dir = Path(run_dir)

@@ -2,8 +2,8 @@
 
 This module holds the segment3d task: its config, its data (every case read once by ``data/volumes.py``,
 normalised and kept in memory; training draws foreground-biased patches on the device and augments them there),
-the engine adapter (multi-class soft Dice or CE + Dice), the final evaluation, ``evaluate`` and ``predict`` over a
-saved run, and its report sections. Sliding-window inference and the per-case scores (Dice, HD95 in mm, volume
+the engine adapter (multi-class soft Dice or CE + Dice), the final evaluation, ``evaluate``, ``predict`` and ``explain``
+(``tasks/explaining.py``) over a saved run, and its report sections. Sliding-window inference and the per-case scores (Dice, HD95 in mm, volume
 difference in mL) live in ``tasks/segmentation.py``; the figures (orthogonal slices, the lecture's Input |
 Training mask | Output | Error panel, the worst cases) in ``viz/volumes.py``.
 
@@ -22,6 +22,7 @@ from neuralsight.config import TrainConfig, bounded, choice
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Figure, Section, Table, Text
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
+from neuralsight.tasks.explaining import SegmentExplainOptions, explain_segment3d
 from neuralsight.tasks.segmentation import infer_logits, score_cases, summarize_rows
 
 CASES_FILE = "samples/cases.json"
@@ -212,14 +213,6 @@ class Segment3DTrain:
         return {"val_dice": s["val_dice"], **{f"val_dice_{n}": s[f"dice_{n}"] for n in self.class_names[1:]}}
 
 
-def _images_folder(path: Path) -> Path:
-    """A Decathlon folder stands for its test images (else its training images); a file for itself."""
-    for sub in ("imagesTs", "imagesTr"):
-        if (path / sub).is_dir():
-            return path / sub
-    return path
-
-
 # ---- the task -----------------------------------------------------------------------------------------
 
 @register_task
@@ -227,7 +220,7 @@ class Segment3D:
     name = "segment3d"
     help = "3D V-Net / U-Net segmentation of NIfTI volumes (MSD hippocampus)."
     preset = "hippocampus"
-    Config = Config
+    Config, ExplainOptions = Config, SegmentExplainOptions
     splits = ("val",)   # the splits `evaluate` takes (see the module docstring)
 
     def build(self, cfg: Config, env, run) -> Segment3DTrain:
@@ -284,9 +277,9 @@ class Segment3D:
         from neuralsight.data.volumes import VOLUME_SUFFIXES, case_name, load_case, write_label_nifti
         from neuralsight.engine import progress
         from neuralsight.engine.surface import volume_ml
-        from neuralsight.io import atomic_write_json, atomic_write_text
+        from neuralsight.io import atomic_write_json, atomic_write_rows
 
-        files = expand_inputs([_images_folder(Path(p)) for p in inputs], VOLUME_SUFFIXES)
+        files = expand_inputs(inputs, VOLUME_SUFFIXES, within=("imagesTs", "imagesTr"))
         if not files:
             raise UserError("no volumes given", "pass .nii/.nii.gz/.npy/.npz files or a folder: "
                             "neuralsight predict RUN VOLUME...")
@@ -310,11 +303,14 @@ class Segment3D:
                          "outputs": {"segmentation": str(target), "volumes_csv": str(out / "volumes.csv")}})
             table.append({"input": str(path), "output": str(target), **{f"{n}_ml": v for n, v in volumes.items()}})
         if table:  # the files 0.1 wrote, one row per volume
-            header = list(table[0])
-            atomic_write_text(out / "volumes.csv", "\n".join([",".join(header)] + [
-                ",".join(str(r[h]) for h in header) for r in table]) + "\n")
+            atomic_write_rows(out / "volumes.csv", table)
             atomic_write_json(out / "volumes.json", table)
         return rows
+
+    def explain(self, saved, inputs: list[Path], out: Path, options: SegmentExplainOptions) -> list[Path]:
+        """Grad-CAM and integrated gradients of a structure on orthogonal slices, the net's feature maps."""
+        return explain_segment3d(saved, inputs, out, options, self._class_names(saved, saved.model().num_classes),
+                                 held_out=lambda: load_split(saved.cfg)[1], opts=volume_options(saved.cfg))
 
     def report(self, run_dir: Path) -> list[Section]:
         run_dir = Path(run_dir)

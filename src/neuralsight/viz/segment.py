@@ -1,5 +1,5 @@
 """2D segmentation figures: the lecture panel (Input | Training mask | Network output | Error), the overlay
-view, and the best and worst images by per-image mIoU.
+view, the best and worst images by per-image mIoU, and ``predict``'s mask and overlay PNGs.
 
 Every function takes plain arrays: images uint8 ``(N, S, S, 3)``, masks and predictions uint8 ``(N, S, S)``
 with :data:`~neuralsight.viz.palette.IGNORE` on the padding, file stems and class names. Colours come from
@@ -91,3 +91,18 @@ def segment_figures(folder: Path, images, masks, preds, stems: list[str], class_
     fig.suptitle("best and worst validation images by per-image mIoU", fontsize=10)
     written.append(save(fig, Path(folder) / "best_worst.png"))
     return written
+
+
+def write_mask_pngs(out: Path, stem: str, image, mask, num_classes: int) -> dict[str, Path]:
+    """``predict``'s files for one image: ``<stem>_mask.png`` (class indices as grey levels) and
+    ``<stem>_overlay.png`` (class colours over the RGB uint8 ``image``); returns ``{"mask", "overlay"}`` paths."""
+    from PIL import Image
+
+    from neuralsight.io import atomic_path
+
+    outputs = {"mask": Path(out) / f"{stem}_mask.png", "overlay": Path(out) / f"{stem}_overlay.png"}
+    with atomic_path(outputs["mask"]) as tmp:
+        Image.fromarray(mask, mode="L").save(tmp, format="PNG")
+    with atomic_path(outputs["overlay"]) as tmp:
+        Image.fromarray(overlay(image, mask, num_classes)).save(tmp, format="PNG")
+    return outputs
