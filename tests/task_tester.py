@@ -3,7 +3,7 @@
 For each task: train a few steps on its real data (``CASES`` holds the tiny overrides and how to make inputs),
 then evaluate each split it has, predict on sample inputs (one of them broken, which must come back as an error
 row while the others succeed), re-render the report and check every figure in it decodes and is not blank, and
-explain when the task can. A task that is registered without a case here fails ``test_every_task_has_a_case``.
+explain (through ``neuralsight explain``, whose figures the re-rendered report must then show) when the task can. A task that is registered without a case here fails ``test_every_task_has_a_case``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import report_ok
+from helpers import png_nonblank, report_figures, report_ok
 
 
 @dataclasses.dataclass
@@ -122,10 +122,17 @@ def run_case(name: str, case: Case, tmp_path: Path) -> dict:
     for name, metric_unit in summary["fit"]["metric_units"].items():
         assert f"{name} ({metric_unit})" in html, (name, metric_unit)
 
-    if hasattr(task, "explain"):
-        options = parse_options(task.ExplainOptions, case.explain_options, "explain", name)
-        paths = task.explain(saved, [], tmp_path / "explain", options)
-        assert paths and all(Path(p).is_file() for p in paths)
+    if hasattr(task, "explain"):  # through the CLI, into RUN/explain, which the re-rendered report then shows
+        sets = [x for k, v in case.explain_options.items() for x in ("--set", f"{k}={v}")]
+        res = runner.invoke(app, ["explain", str(run), *sets])
+        assert res.exit_code == 0, res.output
+        paths = [Path(line) for line in res.stdout.splitlines() if line.endswith((".png", ".html"))]
+        assert paths and all(p.is_file() and p.parent == run / "explain" for p in paths), res.stdout
+        assert all(png_nonblank(p) for p in paths if p.suffix == ".png")
+        res = runner.invoke(app, ["report", str(run)])
+        assert res.exit_code == 0 and report_ok(run), res.output
+        html = (run / "report.html").read_text(encoding="utf-8")
+        assert 'id="explain"' in html and len(report_figures(html)) >= len(paths), "explain figures not in the report"
         out["explain"] = paths
     shutil.rmtree(tmp_path / "pred", ignore_errors=True)
     return out

@@ -136,7 +136,7 @@ def test_explain_writes_attribution_and_feature_pngs(saved_run, images, tmp_path
     saved = SavedRun.open(saved_run)
     paths = saved.task.explain(saved, [images["gray"]], tmp_path / "ex", T.ExplainOptions())
     names = sorted(p.name for p in paths)
-    assert names == ["gray_attributions.png", "gray_features.png"]
+    assert names == ["gray_attributions.png", "gray_features.png", "gray_head.png", "kernels.png"]
     assert all(png_nonblank(p) for p in paths)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import shared_data, shared_folder
+from helpers import png_nonblank
 from task_tester import Case, broken_file, run_case
 
 from neuralsight.tasks.base import list_tasks
@@ -51,11 +52,12 @@ CASES = {
                     data="romeo-juliet"),
     "segment": Case(["train.steps=4", "model.base_channels=4", "model.depth=2", "data.max_train=24",
                      "data.max_val=8", "data.max_test=8", "data.image_size=32"], _pets, splits=("test", "val"),
-                     data="oxford-pets"),
+                     data="oxford-pets", explain_options={"steps": 4, "index": 1}),
     "segment3d": Case(["train.steps=2", "model.base_channels=2", "model.depth=2", "model.kernel_size=3",
-                       "data.limit=8", "eval.max_cases=2"], _volumes, splits=("test", "val"), data="msd-hippocampus"),
+                       "data.limit=8", "eval.max_cases=2"], _volumes, splits=("test", "val"), data="msd-hippocampus",
+                      explain_options={"steps": 4}),
     "forecast": Case(["train.steps=4", "model.hidden_size=8", 'model.models=["lstm","mlp"]', "position.steps=5"],
-                     _series, splits=("test", "val"), data="covid-hu"),
+                     _series, splits=("test", "val"), data="covid-hu", explain_options={"steps": 8}),
 }
 
 
@@ -70,4 +72,14 @@ def test_task_end_to_end(name, tmp_path):
     case = CASES[name]
     if case.data:
         shared_data(case.data)
-    run_case(name, case, tmp_path)
+    out = run_case(name, case, tmp_path)
+    run = out["run"]
+    if name in ("classify", "segment"):  # image tasks show an augmented training batch (issue 14 item 4)
+        assert png_nonblank(run / "figures" / "train_batch.png")
+        assert "A training batch after augmentation" in (run / "report.html").read_text(encoding="utf-8")
+    if name == "classify":
+        html = (run / "report.html").read_text(encoding="utf-8")
+        assert png_nonblank(run / "figures" / "kernels.png") and "First-layer kernels" in html
+        confusion = html[html.index('id="confusion"'):]
+        assert "Per class beside it" in confusion[:confusion.index("</section>")]
+        assert {p.name for p in out["explain"]} >= {"kernels.png", "test1_head.png", "test1_attributions.png"}

@@ -51,6 +51,12 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
+def atomic_write_rows(path: Path, rows: list[dict]) -> None:
+    """Dicts as comma-separated lines under a header of the first row's keys (values as ``str`` gives them)."""
+    header = list(rows[0])
+    atomic_write_text(path, "\n".join([",".join(header)] + [",".join(str(r[h]) for h in header) for r in rows]) + "\n")
+
+
 def _json_default(obj):
     if isinstance(obj, Path):
         return str(obj)

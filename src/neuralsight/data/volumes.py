@@ -196,14 +196,6 @@ def split_cases(names: Iterable[str], val_fraction: float = VAL_FRACTION, test_f
     return split_groups(names, val_fraction, test_fraction, seed, unit="case")
 
 
-def images_folder(path: Path) -> Path:
-    """A Decathlon folder stands for its test images (else its training images); a file for itself."""
-    for sub in ("imagesTs", "imagesTr"):
-        if (path / sub).is_dir():
-            return path / sub
-    return path
-
-
 def legacy_split_cases(names: Iterable[str], val_fraction: float, seed: int) -> Splits[str]:
     """The two-way split neuralsight 0.1 trained on (its runs keep it): sorted names permuted by a torch
     generator seeded ``seed``; the last ``round(val_fraction * n)`` (at least one) validate, no test part."""
@@ -307,6 +299,12 @@ class VolumeOptions:
     normalize: str = "zscore"
     window: list[float] | None = None
     target_spacing: list[float] | None = None
+
+    @classmethod
+    def of(cls, data: Any) -> VolumeOptions:
+        """The options a task's data config (``normalize``, ``window``, ``target_spacing``) asks for."""
+        return cls(normalize=data.normalize, window=list(data.window) or None,
+                   target_spacing=list(data.target_spacing) or None)
 
 
 def load_case(image_path: Path, label_path: Path | None, opts: VolumeOptions | None = None,

@@ -70,6 +70,27 @@ class UNet(nn.Module):
             feats.append(down(feats[-1]))           # (B, c_{i+1}, *S / 2**(i+1))
         return feats
 
+    @property
+    def gradcam_layer(self) -> nn.Module:
+        """The layer Grad-CAM reads: the bottleneck (the deepest, coarsest encoder level)."""
+        return self.downs[-1]
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        """Every level's feature map, encoder down then decoder up: ``[("encoder 0", (B, c0, *S)), ...,
+        ("bottleneck", (B, cD, *S/2**D)), ("decoder D-1", ...), ..., ("decoder 0", (B, c0, *S))]``.
+
+        Decoder level ``i`` has read the skip connection of encoder level ``i`` (same size). ``x`` is padded
+        to a multiple of ``2**depth`` as in ``forward``; the maps are not cropped back.
+        """
+        x = F.pad(x, [p for size in reversed(x.shape[2:]) for p in (0, (-size) % 2**self.depth)])
+        feats = self.forward_features(x)
+        out = [(f"encoder {i}" if i < self.depth else "bottleneck", f) for i, f in enumerate(feats)]
+        y = feats[-1]
+        for i, (up, skip) in enumerate(zip(self.ups, reversed(feats[:-1]), strict=True)):
+            y = up(y, skip)                         # (B, c_i, *S/2**i)
+            out.append((f"decoder {self.depth - 1 - i}", y))
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spatial = tuple(x.shape[2:])
         if len(spatial) != self.spatial_dims:

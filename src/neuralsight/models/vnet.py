@@ -138,6 +138,31 @@ class VNet(nn.Module):
         self.register_state_dict_post_hook(_save_v01_keys)
         self.register_load_state_dict_pre_hook(_load_v01_keys)
 
+    @property
+    def gradcam_layer(self) -> nn.Module:
+        """The layer Grad-CAM reads: the deepest encoder stage."""
+        return self.encoder[-1]
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        """Every stage's output, encoder down then decoder up: ``[("encoder 0", (B, C0, *S)), ...,
+        ("bottleneck", ...), ("decoder D-1", ...), ..., ("decoder 0", (B, 2 C0, *S))]`` (``x`` padded to a
+        multiple of ``2**depth``; decoder level ``l`` has concatenated encoder level ``l``'s skip)."""
+        m = 2**self.depth
+        x = F.pad(x, [p for s in reversed(x.shape[2:]) for p in (0, (-s) % m)])
+        h = self.stem(x, _tile_channels(x, self.stem.act.num_parameters))
+        out, skips = [("encoder 0", h)], [h]
+        for level, (down, stage) in enumerate(zip(self.down, self.encoder, strict=True), start=1):
+            d = down(h)
+            h = stage(d, d)
+            skips.append(h)
+            out.append((f"encoder {level}" if level < self.depth else "bottleneck", h))
+        skips.pop()
+        for level, (up, stage) in zip(range(self.depth - 1, -1, -1), zip(self.up, self.decoder, strict=True)):
+            cat = torch.cat([up(h), skips.pop()], 1)
+            h = stage(cat, cat)
+            out.append((f"decoder {level}", h))
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5:
             raise ValueError(f"VNet expects (B, C, D, H, W), got shape {tuple(x.shape)}")

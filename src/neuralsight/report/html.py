@@ -2,7 +2,8 @@
 
 The caller hands over the task's sections (:mod:`neuralsight.report.sections`); this module adds what every
 run has, read from the run directory: the overview (headline, validation and test metrics, hardware, time),
-training curves, the evaluation log and the resolved config. It imports no task.
+training curves, the evaluation log and the resolved config, and, when the run holds them, the augmented training
+batch (``figures/train_batch.png``) and what ``neuralsight explain`` wrote into ``RUN/explain``. It imports no task.
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ import time
 from pathlib import Path
 
 from neuralsight.io import atomic_write_text
-from neuralsight.report.sections import Card, Cards, Figure, Fragment, Section, Table, Text
+from neuralsight.report.sections import (
+    Card,
+    Cards,
+    Figure,
+    Fragment,
+    Section,
+    Table,
+    Text,
+    explain_section,
+    training_batch_section,
+)
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -237,7 +248,8 @@ def run_sections(run_dir: Path, task_sections: list[Section]) -> list[Section]:
 
     run_dir = Path(run_dir)
     head = overview(run_dir, read_run_task(run_dir), read_summary(run_dir))
-    return [head, *[s for s in task_sections if not s.empty], *common_sections(run_dir)]
+    extra = [s for s in (training_batch_section(run_dir), explain_section(run_dir)) if s is not None]
+    return [head, *[s for s in task_sections if not s.empty], *extra, *common_sections(run_dir)]
 
 
 def write_report(run_dir: Path, task_sections: list[Section]) -> Path:

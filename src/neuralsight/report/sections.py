@@ -78,3 +78,27 @@ def figure_section(title: str, anchor: str, *figures: tuple[Path, str]) -> Secti
     """A section of figures, or None when none of them exists."""
     blocks = [Figure(Path(p), c) for p, c in figures if Path(p).is_file()]
     return Section(title, blocks, anchor) if blocks else None
+
+
+def explain_section(run_dir: Path) -> Section | None:
+    """The figures ``neuralsight explain`` wrote into ``RUN/explain`` (captions from its ``captions.json``),
+    or None when it holds none."""
+    import json
+
+    folder = Path(run_dir) / "explain"
+    pngs = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    if not pngs:
+        return None
+    path = folder / "captions.json"
+    captions = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    blocks: list = [Text("Written by `neuralsight explain RUN`; rerun it (other inputs, --method, --set) and "
+                         "`neuralsight report RUN` to refresh this section.", muted=True)]
+    blocks += [Figure(p, captions.get(p.name, p.stem.replace("_", " "))) for p in pngs]
+    return Section("Explanations: what the model looks at", blocks, "explain")
+
+
+def training_batch_section(run_dir: Path) -> Section | None:
+    """The augmented training batch the run saved at the end of training (``figures/train_batch.png``)."""
+    return figure_section("A training batch after augmentation", "train-batch",
+                          (Path(run_dir) / "figures" / "train_batch.png",
+                           "what the network was trained on: one batch as the augmentation left it"))

@@ -349,11 +349,13 @@ class SavedRun:
 
 # ---- inputs --------------------------------------------------------------------------------------------
 
-def expand_inputs(inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
+def expand_inputs(inputs: list[Path], suffixes: tuple[str, ...], within: tuple[str, ...] = ()) -> list[Path]:
     """Files as given, plus the files with one of ``suffixes`` inside each folder (sorted); missing paths kept,
-    so the task reports them as failed inputs."""
+    so the task reports them as failed inputs. A folder holding a subfolder named in ``within`` stands for the
+    first such subfolder (a Decathlon folder for its ``imagesTs``, else its ``imagesTr``)."""
     out: list[Path] = []
     for p in map(Path, inputs):
+        p = next((p / sub for sub in within if (p / sub).is_dir()), p)
         if p.is_dir():
             out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(suffixes)
                               and not f.name.startswith(".")))

@@ -74,7 +74,7 @@ class PredictOptions:
 @dataclass
 class ExplainOptions:
     method: str = field(default="auto", metadata={"help": "auto, or a comma list of saliency, gradcam, occlusion, "
-                                                          "features"})
+                                                          "features, kernels, head"})
     index: int | None = None
 
 
@@ -222,9 +222,21 @@ class Classify:
         val = evaluate_split(built.model, built.data, "val", cfg, env, run.path, cfg.train.seed) \
             if len(built.data.val.y) else {}
         test = evaluate_split(built.model, built.data, "test", cfg, env, run.path, cfg.train.seed)
+        self._training_figures(built, run.figures)
         return Outcome("test_acc", test["accuracy"], "test",
                        val=headline_metrics(val) if val else {}, test=headline_metrics(test),
                        extra={"params": sum(p.numel() for p in built.model.parameters())})
+
+    def _training_figures(self, built: ClassifyTrain, figures: Path) -> None:
+        """The first-layer kernels and one augmented training batch (as ``get_batch`` makes it), as PNGs."""
+        import torch
+
+        from neuralsight.viz.explain import kernel_grid
+        from neuralsight.viz.figures import batch_grid
+
+        kernel_grid(built.model, figures / "kernels.png")
+        x, _ = built.get_batch(torch.randperm(built.train_size(), generator=torch.Generator().manual_seed(0))[:32])
+        batch_grid(x.float().cpu().numpy(), figures / "train_batch.png")
 
     def evaluate(self, saved, split: str) -> dict:
         data = load_data(saved.cfg.data, saved.device)
@@ -319,6 +331,7 @@ class Classify:
                 Table(per_class, title="Per-class precision, recall and F1 (test split)", sortable=True)], "classify"),
             Section("Confusion matrix", [
                 Figure(figs / "confusion_matrix.png", "rows: true class, columns: predicted; counts and normalised"),
+                Table(per_class, title="Per class beside it: precision (column), recall (row), F1, support"),
                 Table([[classes[i], *row] for i, row in enumerate(res["confusion"])], ["true \\ predicted", *classes],
                       title="Counts (rows true, columns predicted)"),
                 Table([[f"{p['a']} / {p['b']}", p["a_as_b"], p["b_as_a"], p["total"]] for p in res["most_confused"]],
@@ -328,4 +341,7 @@ class Classify:
                                                   "below); green right, red wrong")], "gallery"),
             Section("Top losses", [Figure(figs / "top_losses.png", "the test images with the highest loss")],
                     "top-losses"),
+            Section("First-layer kernels", [Figure(figs / "kernels.png", "the learned 2D filters the first conv "
+                                                   "layer slides over the image (edge and blob detectors)")],
+                    "kernels"),
         ]

@@ -16,6 +16,7 @@ from neuralsight.config import TrainConfig, bounded
 from neuralsight.data.series import SeriesConfig, SplitSeries, forecast_csv, load_series, split_series
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
+from neuralsight.tasks.explaining import ForecastExplainOptions, explain_forecast
 
 INFO_FILE, HORIZONS = "forecast.json", (1, 7, 14)
 NEURAL, RECURRENT, CLASSICAL = ("lstm", "gru", "rnn", "mlp"), ("lstm", "gru", "rnn"), ("ets", "arima")
@@ -130,8 +131,7 @@ def val_metrics(built: dict, env) -> dict:
 def forecast_at(models: dict, p: SplitSeries, origins, m: ModelConfig, device, peers: dict | None = None) -> dict:
     from neuralsight.models.forecaster import forecast_origins
 
-    return forecast_origins(models, p, origins, m.horizon, m.input_window, m.quantiles, m.nominal,
-                            device, peers)
+    return forecast_origins(models, p, origins, m.horizon, m.input_window, m.quantiles, m.nominal, device, peers)
 
 
 def fit_peers(p: SplitSeries, m: ModelConfig) -> tuple[dict, str | None]:
@@ -207,8 +207,8 @@ class Forecast:
     name = "forecast"
     help = "RNN/LSTM/GRU time-series forecasting against baselines (COVID-19 cases in Hungary)."
     preset = "covid"
-    Config = Config
-    PredictOptions = PredictOptions
+    Config, PredictOptions, ExplainOptions = Config, PredictOptions, ForecastExplainOptions
+    explain = explain_forecast  # attributions over the input window and the recurrent gates (tasks/explaining.py)
 
     def run_name(self, cfg: Config) -> str | None:
         source = cfg.data.csv or cfg.data.data_dir  # a user's own CSV (data.csv, or the file --data names)

@@ -1,9 +1,9 @@
 """2D semantic segmentation with U-Net: Oxford-IIIT Pet, medical image/mask folders, or your own folders.
 
 This module holds the segment task: its config, its data (decoded once into a uint8 cache by ``data/images.py``,
-held on the device and augmented there), the engine adapter, the final evaluation, ``evaluate`` and ``predict``
-over a saved run, and its report sections. Inference and scoring (pooled confusion matrix) live in
-``tasks/segmentation.py``, figures (Input | Training mask | Network output | Error) in ``viz/segment.py``.
+held on the device and augmented there), the engine adapter, the final evaluation, ``evaluate``, ``predict``
+and ``explain`` (``tasks/explaining.py``) over a saved run, and its report sections. Inference and scoring live
+in ``tasks/segmentation.py``, figures (Input | Training mask | Network output | Error) in ``viz/segment.py``.
 
 Splits (``data/images.py`` ``split_segmentation``): train / val / test. Val picks the best checkpoint; test is
 scored once, by that checkpoint, after training. Oxford-IIIT Pet: the official test list is test, val is carved
@@ -21,6 +21,8 @@ from neuralsight.config import TrainConfig, bounded, choice
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Figure, Section, Table, Text
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
+from neuralsight.tasks.explaining import SegmentExplainOptions, explain_segment
+from neuralsight.tasks.seg_data import SegData, load_data  # noqa: F401 - SegData: the task's data, re-exported
 from neuralsight.tasks.segmentation import (
     MEAN,
     STD,
@@ -29,7 +31,6 @@ from neuralsight.tasks.segmentation import (
     native_side,
     predict_arrays,
     segment_image,
-    spread,
     to_tensors,
     two_way_run,
 )
@@ -106,56 +107,6 @@ class PredictOptions:
 
 # ---- data ---------------------------------------------------------------------------------------------
 
-@dataclass
-class SegData:
-    train: object          # data.images.SegArrays
-    val: object            # picks the checkpoint
-    test: object | None    # scored once at the end (None: a 0.1 run, see the module docstring)
-    class_names: list[str]
-    val_name: str          # what the validation split is
-    notes: str             # how the data were found and split
-    split: dict = field(default_factory=dict)  # {"unit", "method", "sizes"} of the three splits
-
-
-def load_data(cfg: DataConfig, legacy: bool = False, splits: tuple[str, ...] = ("train", "val", "test")) -> SegData:
-    """Find, pair, split and decode (cached) the ``splits`` asked for; ``legacy``: the two-way split of 0.1."""
-    from neuralsight.data import catalog, images
-    from neuralsight.data.splits import check_fractions
-
-    entry = None
-    if cfg.dataset == "folder":
-        if not cfg.data_dir:
-            raise ConfigError("data.dataset = 'folder' needs a folder", "pass --data DIR holding images/ and masks/")
-        root = Path(cfg.data_dir).expanduser()
-        if not root.is_dir():
-            raise DataError(f"data folder {root} does not exist", "pass --data DIR holding images/ and masks/")
-    else:
-        root, entry = catalog.locate(cfg.dataset, cfg.data_dir), catalog.get(cfg.dataset)
-    pets = images.is_pets_layout(root) and not (root / "masks").is_dir()
-    fmt = ("trimap" if cfg.mask_mode == "trimap" else "trimap_binary") if pets else cfg.mask_format
-    spec = images.mask_spec(entry if not pets or fmt == "trimap" else None, fmt, cfg.class_names, cfg.palette)
-    if pets and fmt == "trimap_binary":
-        spec = images.MaskSpec(fmt, list(cfg.class_names) or ["background", "pet"], [])
-    if legacy:
-        parts = images.legacy_split(root, entry, cfg.group_pattern, cfg.val_fraction, cfg.split_seed)
-    else:
-        check_fractions(cfg.val_fraction, 0.0 if pets else cfg.test_fraction)
-        parts = images.split_segmentation(root, entry, cfg.group_pattern, cfg.val_fraction, cfg.test_fraction,
-                                          cfg.split_seed)
-    limits = {"train": cfg.max_train, "val": cfg.max_val, "test": cfg.max_test}
-    arrays = {k: images.decode_pairs(spread(parts[k], limits[k]) if limits[k] else parts[k], cfg.image_size, spec,
-                                     workers=2) if k in splits else None for k in ("train", "val", "test")}
-    names = spec.class_names
-    if not names:
-        top = int(max(a.masks[a.masks != images.IGNORE].max(initial=0) for a in arrays.values() if a is not None))
-        names = ["background"] + [f"class{i}" for i in range(1, max(top, 1) + 1)]
-    val_name = "official test split" if legacy and pets else f"validation split by {parts.unit}"
-    sizes = {k: len(parts[k]) for k in ("train", "val", "test")}
-    return SegData(arrays["train"], arrays["val"], None if legacy else arrays["test"], list(names), val_name,
-                   parts.method + (f"; mask mode '{cfg.mask_mode}'" if pets else ""),
-                   {"unit": parts.unit, "method": parts.method, "sizes": sizes})
-
-
 # ---- training -----------------------------------------------------------------------------------------
 
 class SegmentTrain:
@@ -222,7 +173,7 @@ class Segment:
     preset = "pets"
     demo_presets = ("pets", "dental-xray")  # the lecture's cats and dogs, and its teeth on radiographs
     Config = Config
-    PredictOptions = PredictOptions
+    PredictOptions, ExplainOptions = PredictOptions, SegmentExplainOptions
     splits = ("test", "val")   # the splits `evaluate` takes (see the module docstring)
     split_note = "val picks the best checkpoint; test is scored once, after training (0.1 runs: val only)"
 
@@ -232,6 +183,7 @@ class Segment:
     def finish(self, cfg: Config, env, run, built: SegmentTrain, fits) -> Outcome:
         import torch
 
+        from neuralsight.viz.figures import batch_grid
         from neuralsight.viz.segment import segment_figures
 
         data, batch = built.data, max(8, cfg.train.batch_size)
@@ -242,6 +194,8 @@ class Segment:
             final = predict_arrays(built.model, test_images, test_masks, built.num_classes, batch_size=batch,
                                    keep_predictions=True)
         per_image = final["meter"].per_image()["miou"]
+        x, y = (t.cpu() for t in built.get_batch(torch.arange(min(16, built.train_size()))))  # augmented
+        batch_grid(x.float().numpy() * STD + MEAN, run.figures / "train_batch.png", y.numpy(), built.num_classes)
         segment_figures(run.figures, data.test.images, data.test.masks, final["pred"].numpy(), data.test.stems,
                         data.class_names, per_image.numpy(), cfg.data.panel_images, "test split")
         run.write_json(INFO_FILE, {
@@ -289,8 +243,7 @@ class Segment:
         from neuralsight.data.images import IMAGE_EXTS, open_image
         from neuralsight.engine import progress
         from neuralsight.io import atomic_write_json
-        from neuralsight.viz.figures import save_image
-        from neuralsight.viz.palette import overlay, save_label_png
+        from neuralsight.viz.segment import write_mask_pngs
 
         if not inputs:
             raise UserError("no input images given", "usage: neuralsight predict RUN IMAGE [IMAGE ...]")
@@ -308,9 +261,7 @@ class Segment:
             except DataError as err:
                 rows.append(failed(path, err))
                 continue
-            outputs = {"mask": out / f"{path.stem}_mask.png", "overlay": out / f"{path.stem}_overlay.png"}
-            save_label_png(outputs["mask"], mask)  # palette PNG: pixel values = class indices, class colours
-            save_image(outputs["overlay"], overlay(image, mask, len(names)))
+            outputs = write_mask_pngs(out, path.stem, image, mask, len(names))
             counts = np.bincount(mask.ravel(), minlength=len(names))
             rows.append({"input": str(path), "size": [int(image.shape[1]), int(image.shape[0])],
                          "areas": {n: {"pixels": int(counts[i]), "fraction": float(counts[i] / mask.size)}
@@ -321,6 +272,12 @@ class Segment:
             atomic_write_json(out / "predictions.json", [{"input": r["input"], "size": r["size"], **r["outputs"],
                                                           "areas": r["areas"]} for r in good])
         return rows
+
+    def explain(self, saved, inputs: list[Path], out: Path, options: SegmentExplainOptions) -> list[Path]:
+        """Grad-CAM and integrated gradients of a class region, the U-Net's feature maps (tasks/explaining.py)."""
+        split = "val" if two_way_run(saved) else "test"  # --index counts the test images (0.1 runs: val)
+        return explain_segment(saved, inputs, out, options, self._class_names(saved),
+                               held_out=lambda: getattr(load_data(saved.cfg.data, split == "val", (split,)), split))
 
     def report(self, run_dir: Path) -> list[Section]:
         run_dir = Path(run_dir)

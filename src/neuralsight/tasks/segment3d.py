@@ -2,10 +2,10 @@
 
 This module holds the segment3d task: its config, its data (every case read once by ``data/volumes.py``,
 normalised and kept in memory; training draws foreground-biased patches on the device and augments them there),
-the engine adapter (multi-class soft Dice or CE + Dice), the final evaluation, ``evaluate`` and ``predict`` over a
-saved run, and its report sections. Sliding-window inference and the per-case scores (Dice, HD95 in mm, volume
-difference in mL) live in ``tasks/segmentation.py``; the figures (orthogonal slices, the lecture's Input |
-Training mask | Output | Error panel, the worst cases) in ``viz/volumes.py``.
+the engine adapter (multi-class soft Dice or CE + Dice), the final evaluation, ``evaluate``, ``predict`` and
+``explain`` (``tasks/explaining.py``) over a saved run, and its report sections. Sliding-window inference and the
+per-case scores (Dice, HD95 in mm, volume difference in mL) live in ``tasks/segmentation.py``; the figures
+(orthogonal slices, the Input | Training mask | Output | Error panel, the worst cases) in ``viz/volumes.py``.
 
 Splits (``data/volumes.py`` ``split_cases``): train / val / test by case. Val picks the best checkpoint; test is
 scored once, by that checkpoint, after training. Runs written by 0.1 held out one split of cases that picked
@@ -23,6 +23,8 @@ from neuralsight.config import TrainConfig, bounded, choice
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Figure, Section, Table, Text
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
+from neuralsight.tasks.explaining import SegmentExplainOptions, explain_segment3d
+from neuralsight.tasks.seg_data import load_split, volume_options
 from neuralsight.tasks.segmentation import (
     infer_logits,
     save_volume_prediction,
@@ -33,7 +35,6 @@ from neuralsight.tasks.segmentation import (
 from neuralsight.viz.palette import ERROR_KEY
 
 CASES_FILE = "samples/cases.json"
-HIPPOCAMPUS_NAMES = ["background", "anterior", "posterior"]
 
 
 @dataclass
@@ -111,47 +112,6 @@ class Config:
 
 # ---- data ---------------------------------------------------------------------------------------------
 
-def volume_options(cfg: Config):
-    from neuralsight.data.volumes import VolumeOptions
-
-    return VolumeOptions(normalize=cfg.data.normalize, window=list(cfg.data.window) or None,
-                         target_spacing=list(cfg.data.target_spacing) or None)
-
-
-def load_split(cfg: Config, legacy: bool = False):
-    """``(splits, class_names, folder)``: ``splits`` holds the cases of train / val / test (``legacy``: the
-    two-way split of 0.1, no test part)."""
-    from neuralsight.data import catalog
-    from neuralsight.data.splits import Splits, check_fractions
-    from neuralsight.data.volumes import label_names, legacy_split_cases, load_cases, split_cases
-
-    d = cfg.data
-    if d.dataset == "folder" and not d.data_dir:
-        raise DataError("data.dataset = 'folder' needs a folder", "pass --data DIR (imagesTr/ + labelsTr/)")
-    folder = Path(d.data_dir) if d.dataset == "folder" else catalog.locate(d.dataset, d.data_dir)
-    cases = load_cases(folder, volume_options(cfg), limit=d.limit or None)
-    if len(cases) < 2:
-        raise DataError(f"{folder} holds {len(cases)} labelled case(s)", "need at least 2 (train and validation)")
-    case_names = [c.name for c in cases]
-    if legacy:
-        parts = legacy_split_cases(case_names, d.val_fraction, d.split_seed)
-    else:
-        check_fractions(d.val_fraction, d.test_fraction)
-        parts = split_cases(case_names, d.val_fraction, d.test_fraction if len(cases) > 2 else 0.0, d.split_seed)
-    by_name = {c.name: c for c in cases}
-    num_classes = max(2, 1 + max(int(c.label.max()) for c in cases))
-    names = list(cfg.data.class_names)
-    if not names:
-        names = label_names(folder, num_classes)
-        # The shared copy has no dataset.json; its label names belong in the catalog entry.
-        if cfg.data.dataset == "msd-hippocampus" and not (folder / "dataset.json").is_file() and num_classes == 3:
-            names = list(HIPPOCAMPUS_NAMES)
-    if len(names) < num_classes:
-        raise ConfigError(f"data.class_names has {len(names)} names but the labels hold {num_classes} classes")
-    return Splits(*([by_name[n] for n in parts[k]] for k in ("train", "val", "test")), "case",
-                  parts.method), names[:num_classes], folder
-
-
 def build_model(cfg: Config, in_channels: int, num_classes: int):
     from neuralsight.models import create_model, model_spec
 
@@ -221,7 +181,7 @@ class Segment3D:
     name = "segment3d"
     help = "3D V-Net / U-Net segmentation of NIfTI volumes (MSD hippocampus)."
     preset = "hippocampus"
-    Config = Config
+    Config, ExplainOptions = Config, SegmentExplainOptions
     splits = ("test", "val")   # the splits `evaluate` takes (see the module docstring)
     split_note = "val picks the best checkpoint; test is scored once, after training (0.1 runs: val only)"
 
@@ -255,8 +215,8 @@ class Segment3D:
         volume_figures(run.figures, [VolumeView(c.name, c.image[0].numpy(), c.label.numpy(), preds[c.name].numpy(),
                                                 r["dice_mean"]) for c, r in zip(cases, rows, strict=True)], names)
         sizes = {k: len(getattr(b, f"{k}_cases")) for k in ("train", "val", "test")}
-        return Outcome(f"{split}_dice", metrics["dice" if split != "val" else "val_dice"], split, val=metrics if split == "val" else val,
-                       test=metrics if split == "test" else {},
+        return Outcome(f"{split}_dice", metrics["dice" if split != "val" else "val_dice"], split,
+                       val=metrics if split == "val" else val, test=metrics if split == "test" else {},
                        extra={"class_names": names, "model": b.model_spec, "data": {**sizes, "unit": "case"},
                               **({"train_metrics": metrics} if split == "train" else {})})
 
@@ -285,9 +245,9 @@ class Segment3D:
         from neuralsight.data import volumes as V
         from neuralsight.engine import progress
         from neuralsight.engine.surface import volume_ml
-        from neuralsight.io import atomic_write_json, atomic_write_text
+        from neuralsight.io import atomic_write_json, atomic_write_rows
 
-        files = expand_inputs([V.images_folder(Path(p)) for p in inputs], V.VOLUME_SUFFIXES)
+        files = expand_inputs(inputs, V.VOLUME_SUFFIXES, within=("imagesTs", "imagesTr"))
         if not files:
             raise UserError("no volumes given", "pass .nii/.nii.gz/.npy/.npz files or a folder: "
                             "neuralsight predict RUN VOLUME...")
@@ -309,11 +269,15 @@ class Segment3D:
             table.append({"input": str(path), "output": written["segmentation"],
                           **{f"{n}_ml": v for n, v in volumes.items()}})
         if table:  # the files 0.1 wrote, one row per volume
-            header = list(table[0])
-            atomic_write_text(out / "volumes.csv", "\n".join([",".join(header)] + [
-                ",".join(str(r[h]) for h in header) for r in table]) + "\n")
+            atomic_write_rows(out / "volumes.csv", table)
             atomic_write_json(out / "volumes.json", table)
         return rows
+
+    def explain(self, saved, inputs: list[Path], out: Path, options: SegmentExplainOptions) -> list[Path]:
+        """Grad-CAM and integrated gradients of a structure on orthogonal slices, the net's feature maps."""
+        parts = lambda: load_split(saved.cfg, two_way_run(saved))[0]  # noqa: E731 - held-out cases, when asked
+        return explain_segment3d(saved, inputs, out, options, self._class_names(saved, saved.model().num_classes),
+                                 held_out=lambda: parts().test or parts().val, opts=volume_options(saved.cfg))
 
     def report(self, run_dir: Path) -> list[Section]:
         run_dir = Path(run_dir)

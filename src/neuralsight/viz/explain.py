@@ -4,6 +4,9 @@
 - ``gradcam``: Grad-CAM on the last conv stage (Selvaraju et al. 2017), upsampled to the input.
 - ``occlusion``: the score drop when a patch is greyed out (Zeiler & Fergus 2014).
 - ``features``: the activations of every conv stage (first 16 channels each).
+- ``kernels``: the learned first-layer kernels as a grid (:func:`kernel_grid`; once per call).
+- ``head``: where the prediction comes from (:func:`head_figure`): the flattened feature vector, the logits
+  the dense layers make of it, and their softmax, whose probabilities sum to one.
 
 A model provides, as ``models.cnn.CNN`` does (timm's classifier interface): ``forward`` (inputs in [0, 1]
 to logits, its own normalisation inside), ``forward_intermediates`` (the output of every conv stage),
@@ -14,7 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-METHODS = ("saliency", "gradcam", "occlusion", "features")
+METHODS = ("saliency", "gradcam", "occlusion", "features", "kernels", "head")
+ATTRIBUTIONS = ("saliency", "gradcam", "occlusion")
 
 
 def attributions(model, x, target, method: str):
@@ -67,9 +71,9 @@ def explain_images(model, x, names: list[str], classes: list[str], methods: list
     model.eval()
     prob = model.predict_proba(x)  # (B, K)
     pred = prob.argmax(-1)
-    attr_methods = [m for m in methods if m != "features"]
+    attr_methods = [m for m in methods if m in ATTRIBUTIONS]
     maps = {m: attributions(model, x, pred, m) for m in attr_methods}
-    written = []
+    written = [kernel_grid(model, out / "kernels.png")] if "kernels" in methods else []
     p = plt()
     for b, name in enumerate(names):
         img = x[b].permute(1, 2, 0).numpy()
@@ -101,4 +105,81 @@ def explain_images(model, x, names: list[str], classes: list[str], methods: list
                 axes[s, 0].set_ylabel(f"stage {s + 1}\n{'x'.join(str(v) for v in fm.shape)}", fontsize=7)
             fig.suptitle(f"{name}: feature maps of each conv stage (first 16 channels)", fontsize=9)
             written.append(save(fig, out / f"{name}_features.png"))
+        if "head" in methods:
+            written.append(head_figure(model, x[b:b + 1], classes, out / f"{name}_head.png", name))
     return written
+
+
+def first_conv(model):
+    """The model's first convolution (``nn.Conv2d``)."""
+    from torch import nn
+
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is None:
+        raise ValueError("the model has no 2D convolution")
+    return conv
+
+
+def kernel_grid(model, path: Path, limit: int = 64) -> Path:
+    """The first layer's learned kernels, one tile per output channel (RGB for 3 input channels, else the mean
+    over input channels), each scaled to its own range, with its size in the title."""
+    import math
+
+    from neuralsight.viz.figures import plt, save
+
+    w = first_conv(model).weight.detach().float().cpu()          # (O, I, k, k)
+    n = min(limit, w.shape[0])
+    cols = min(8, n)
+    rows = math.ceil(n / cols)
+    p = plt()
+    fig, axes = p.subplots(rows, cols, figsize=(1.1 * cols, 1.1 * rows + 0.5), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= n:
+            ax.axis("off")
+            continue
+        kern = w[k].permute(1, 2, 0) if w.shape[1] == 3 else w[k].mean(0)
+        lo, hi = float(kern.min()), float(kern.max())
+        ax.imshow(((kern - lo) / max(hi - lo, 1e-12)).numpy(), cmap=None if kern.dim() == 3 else "gray",
+                  interpolation="nearest")
+    fig.suptitle(f"first-layer kernels: {n} of {w.shape[0]}, {w.shape[2]}x{w.shape[3]} over {w.shape[1]} input "
+                 "channel(s)", fontsize=9)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def head_figure(model, x, classes: list[str], path: Path, name: str = "") -> Path:
+    """Where the prediction of one input ``(1, C, H, W)`` comes from: the input, the flattened feature vector,
+    the logits and the softmax probabilities (bars; the predicted class highlighted; they sum to one)."""
+    import torch
+
+    from neuralsight.viz.figures import plt, save
+
+    with torch.no_grad():
+        flat = model.forward_features(x).flatten(1)[0].float().cpu()   # (F,)
+        logits = model(x)[0].float().cpu()                             # (K,)
+    prob = logits.softmax(-1)
+    top = int(prob.argmax())
+    p = plt()
+    fig, axes = p.subplots(1, 4, figsize=(15, 3.2), gridspec_kw={"width_ratios": [1, 2.6, 1.8, 1.8]})
+    img = x[0].detach().float().cpu().permute(1, 2, 0).numpy()
+    axes[0].imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray")
+    axes[0].set_title(name or "input", fontsize=9)
+    axes[0].set_xticks([])
+    axes[0].set_yticks([])
+    axes[1].plot(flat.numpy(), lw=0.6, color="tab:blue")
+    axes[1].set_title(f"flatten: {flat.numel()} features ({int((flat > 0).sum())} > 0)", fontsize=9)
+    axes[1].set_xlabel("feature index", fontsize=8)
+    colours = ["tab:red" if k == top else "tab:gray" for k in range(len(classes))]
+    for ax, values, title in ((axes[2], logits, "logits (dense layers)"),
+                              (axes[3], prob, f"softmax: sum = {float(prob.sum()):.3f}")):
+        ax.barh(range(len(classes)), values.numpy(), color=colours)
+        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=9)
+        ax.axvline(0, color="#333", lw=0.6)
+    axes[3].set_xlim(0, 1)
+    axes[3].text(float(prob[top]), top, f" {100 * float(prob[top]):.1f}%", va="center", fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)

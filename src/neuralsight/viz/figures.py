@@ -1,4 +1,5 @@
-"""Shared figure helpers: headless matplotlib, atomic PNG writes (figures and plain RGB arrays), training curves."""
+"""Shared figure helpers: headless matplotlib, atomic PNG writes (figures and plain RGB arrays), training curves,
+a training batch grid."""
 
 from __future__ import annotations
 
@@ -102,4 +103,36 @@ def training_curves(records: list[dict], path: Path, title: str = "") -> Path | 
         ax2.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    return save(fig, path)
+
+
+def batch_grid(images, path: Path, masks=None, num_classes: int = 0, title: str = "", cols: int = 8) -> Path:
+    """A training batch as the network saw it: ``images (B, C, H, W)`` floats in [0, 1] (grey when C == 1),
+    with ``masks (B, H, W)`` class indices blended over them in class colours when given."""
+    import math
+
+    import numpy as np
+
+    from neuralsight.viz.palette import overlay
+
+    images = np.clip(np.asarray(images, dtype=np.float32), 0, 1)
+    n = len(images)
+    cols = min(cols, n)
+    rows = max(1, math.ceil(n / cols))
+    p = plt()
+    fig, axes = p.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows + 0.4), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= n:
+            ax.axis("off")
+            continue
+        img = images[k].transpose(1, 2, 0)
+        if masks is not None:
+            rgb = (np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img) * 255
+            ax.imshow(overlay(rgb.astype(np.uint8), masks[k], num_classes))
+        else:
+            ax.imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray", vmin=0, vmax=1)
+    fig.suptitle(title or f"a training batch after augmentation ({n} items)", fontsize=10)
+    fig.tight_layout()
     return save(fig, path)

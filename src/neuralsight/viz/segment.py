@@ -1,6 +1,6 @@
 """2D segmentation figures: the lecture panel (Input | Training mask | Network output | Error, with a legend
 naming the classes and the Error panel's false positives and false negatives over the image), the overlay view,
-and the best and worst images by per-image mIoU.
+the best and worst images by per-image mIoU, and ``predict``'s mask and overlay PNGs.
 
 Every function takes plain arrays: images uint8 ``(N, S, S, 3)``, masks and predictions uint8 ``(N, S, S)``
 with :data:`~neuralsight.viz.palette.IGNORE` on the padding, file stems and class names. Colours come from
@@ -111,3 +111,16 @@ def segment_figures(folder: Path, images, masks, preds, stems: list[str], class_
                         class_names, "best and worst validation images by per-image mIoU")
     written.append(save(fig, Path(folder) / "best_worst.png"))
     return written
+
+
+def write_mask_pngs(out: Path, stem: str, image, mask, num_classes: int) -> dict[str, Path]:
+    """``predict``'s files for one image: ``<stem>_mask.png`` (a palette PNG: pixel values are the class
+    indices, the palette their colours) and ``<stem>_overlay.png`` (class colours over the RGB uint8 ``image``);
+    returns ``{"mask", "overlay"}`` paths."""
+    from neuralsight.viz.figures import save_image
+    from neuralsight.viz.palette import save_label_png
+
+    outputs = {"mask": Path(out) / f"{stem}_mask.png", "overlay": Path(out) / f"{stem}_overlay.png"}
+    save_label_png(outputs["mask"], mask)
+    save_image(outputs["overlay"], overlay(image, mask, num_classes))
+    return outputs
