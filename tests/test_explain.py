@@ -204,3 +204,30 @@ def test_explain_section_lists_the_figures_with_their_captions(tmp_path):
     section = explain_section(tmp_path)
     figures = [b for b in section.blocks if isinstance(b, Figure)]
     assert [(f.path.name, f.caption) for f in figures] == [("a_region.png", "the caption")]
+
+
+def test_segment_regions_leave_the_square_padding_out(tmp_path, monkeypatch):
+    """A wide image is padded to a square below it; the explained region and the figures hold the image only."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from neuralsight.models.unet import UNet
+    from neuralsight.tasks import explaining as E
+
+    torch.manual_seed(0)
+    model = UNet(2, 3, 2, depth=1, base_channels=2).eval()
+    with torch.no_grad():                        # predict class 1 everywhere, padding included
+        model.head.bias.copy_(torch.tensor([-50.0, 50.0]))
+    saved = SimpleNamespace(cfg=SimpleNamespace(data=SimpleNamespace(image_size=32)), device=torch.device("cpu"),
+                            model=lambda: model)
+    Image.fromarray(np.full((20, 40, 3), 128, np.uint8)).save(tmp_path / "wide.png")
+    seen = []
+    monkeypatch.setattr(E, "_region_maps", lambda m, x, c, region, methods, steps: seen.append(region) or {})
+    E.explain_segment(saved, [tmp_path / "wide.png"], tmp_path / "out",
+                      E.SegmentExplainOptions(method="ig"), ["background", "thing"], held_out=None)
+    (region,) = seen
+    assert region.shape == (32, 32) and not region[16:].any()   # 40x20 -> 32x16, rows 16.. are padding
+    assert region[:16].any()

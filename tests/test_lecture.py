@@ -170,7 +170,7 @@ def test_lecture_sections_draw_every_drawable_idea(tmp_path):
     assert len(figures) == len(drawable) and all(png_nonblank(f.path) for f in figures)
     table = sections[-1].blocks[0]
     assert isinstance(table, Table) and {r[1] for r in table.rows} >= {"neuralsight train classify",
-                                                                       "neuralsight explain CLASSIFY_RUN"}
+                                                                       "neuralsight explain RUN (any task)"}
     html = render_sections(sections)
     assert html.count("data:image/png;base64,") == len(drawable)
     from neuralsight.report.html import write_combined

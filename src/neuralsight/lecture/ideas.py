@@ -127,7 +127,7 @@ def _flatten_softmax(ctx: Context):
 
         saved = SavedRun.open(ctx.classify_run, device="cpu")
         model = saved.model()
-        if not hasattr(model, "forward_intermediates") or tuple(model.image_size) != tuple(img.shape):
+        if saved.task.name != "classify" or tuple(getattr(model, "image_size", ())) != tuple(img.shape):
             raise UserError(f"--run {ctx.classify_run}: flatten-softmax needs a classify run on 28x28 grey images")
         classes = list((saved.read_json("classes.json", None) or {}).get("classes") or _fashion_classes(model.num_classes))
         source = f"run {saved.path.name} (trained) on {title}"
@@ -290,8 +290,11 @@ IDEAS: tuple[Idea, ...] = (
     Idea("segmentation-panels", "Input / Training mask / Output / Error", "segmentation, checked pixel by pixel",
          "neuralsight train segment (3D: neuralsight train segment3d)",
          "RUN/figures/panels.png (3D: RUN/figures/panel.png, orthogonal.png)"),
-    Idea("which-pixels", "Which pixels decide", "saliency, Grad-CAM, occlusion and feature maps of a trained model",
-         "neuralsight explain CLASSIFY_RUN", "RUN/explain/*_attributions.png, *_features.png"),
+    Idea("which-pixels", "Which pixels decide", "attributions and feature maps of every trained model: saliency, "
+         "Grad-CAM, occlusion (classify); Grad-CAM and integrated gradients of a class region, U-Net / V-Net "
+         "feature maps by stage (segment, segment3d); the input days that decide a forecast (forecast)",
+         "neuralsight explain RUN (any task)", "RUN/explain/*.png (classify: *_attributions.png, *_features.png; "
+         "segment: *_region.png, *_stages.png; segment3d: *_slices.png, *_stages.png; forecast: *_ig.png, *_gates_lstm.png)"),
     Idea("position", "Position sensitivity of dense, recurrent and convolutional nets",
          "a dense net does not recognise a pattern at a new position", "neuralsight position",
          "runs/position/position.png"),

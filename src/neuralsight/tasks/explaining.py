@@ -112,46 +112,54 @@ def _region_maps(model, x, c: int, region, methods: list[str], steps: int) -> di
 
 def explain_segment(saved, inputs: list[Path], out: Path, options: SegmentExplainOptions, class_names: list[str],
                     held_out) -> list[Path]:
-    """Region attributions and feature maps of images (or held-out item ``options.index`` of ``held_out()``)."""
+    """Region attributions and feature maps of images (or item ``options.index`` of the held-out split: ``held_out()``
+    gives its name and its ``SegArrays``). Only the image's own pixels count: the square padding is left out."""
     import torch
 
-    from neuralsight.data.images import IMAGE_EXTS, open_image, resize_pad
+    from neuralsight.data.images import IMAGE_EXTS, fit_size, open_image, resize_pad
     from neuralsight.tasks.segmentation import MEAN, STD
     from neuralsight.viz.explain_seg import feature_stages, region_figure, stage_figure
 
     methods = parse_methods(options.method, ("gradcam", "ig", "features"), "segment")
     box, size = parse_box(options.box, 2), saved.cfg.data.image_size
-    items = []                                                  # (name, uint8 (S, S, 3), scale to S)
+    items = []                                        # (name, uint8 (S, S, 3), scale to S, (h, w) of the image)
     if inputs:
         for path in expand_inputs(inputs, IMAGE_EXTS):
             if not path.is_file():
                 raise DataError(f"input {path} does not exist", "pass image files or a folder of images")
             image = open_image(path)
-            items.append((path.stem, resize_pad(image, None, size)[0], size / max(image.shape[:2])))
+            items.append((path.stem, resize_pad(image, None, size)[0], size / max(image.shape[:2]),
+                          fit_size(*image.shape[:2], size)))
     else:
-        val, i = held_out(), options.index or 0
+        (split, val), i = held_out(), options.index or 0
         if not 0 <= i < len(val):
-            raise UserError(f"--index {i} is outside the held-out split (0..{len(val) - 1})")
-        items.append((f"val{i}-{val.stems[i]}", val.images[i], size / max(val.sizes[i])))
+            raise UserError(f"--index {i} is outside the {split} split (0..{len(val) - 1})")
+        h, w = val.sizes[i][:2]
+        items.append((f"{split}{i}-{val.stems[i]}", val.images[i], size / max(h, w), fit_size(h, w, size)))
     model, out, written, captions = saved.model(), Path(out), [], {}
-    for name, image, scale in items:
+    for name, image, scale, (h, w) in items:
         x = ((torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255 - MEAN) / STD).to(saved.device)
         with torch.no_grad():
             pred = model(x)[0].argmax(0).cpu()                  # (S, S)
-        inside = None if box is None else _box_mask(pred.shape, tuple(round(v * scale) for v in
-                                                                       (box[1], box[0], box[3], box[2])))
+        valid = _box_mask(pred.shape, (0, 0, h, w))             # the image, not its padding
+        inside = valid if box is None else valid & _box_mask(pred.shape, tuple(round(v * scale) for v in
+                                                                               (box[1], box[0], box[3], box[2])))
         c = choose_class(pred, class_names, options.class_name, inside)
-        region = (pred == c) if inside is None else inside
-        where = "its predicted region" if inside is None else f"the box {options.box}"
+        region = (pred == c) & valid if box is None else inside
+        where = "its predicted region" if box is None else f"the box {options.box}"
         maps = _region_maps(model, x, c, region, methods, options.steps)
         if maps:
-            path = region_figure(image, region.numpy(), {m: a.numpy() for m, a in maps.items()},
+            path = region_figure(image[:h, :w], region[:h, :w].numpy(),
+                                 {m: a[:h, :w].numpy() for m, a in maps.items()},
                                  f"{name}: which pixels make '{class_names[c]}' in {where}", out / f"{name}_region.png")
             written.append(path)
             captions[path.name] = (f"{name}: Grad-CAM and integrated gradients of the summed '{class_names[c]}' "
                                    f"logits in {where}")
         if "features" in methods:
-            path = stage_figure(feature_stages(model, x), f"{name}: U-Net feature maps, encoder down (halving the "
+            S = pred.shape[-1]  # each level cropped to the image (its padding left out), at that level's scale
+            stages = [(n, t[:, :max(1, -(-h * t.shape[-2] // S)), :max(1, -(-w * t.shape[-1] // S))])
+                      for n, t in feature_stages(model, x)]
+            path = stage_figure(stages, f"{name}: U-Net feature maps, encoder down (halving the "
                                 "size, doubling the channels), decoder up (each level reads its encoder's skip)",
                                 out / f"{name}_stages.png")
             written.append(path)
@@ -166,7 +174,8 @@ def explain_segment3d(saved, inputs: list[Path], out: Path, options: SegmentExpl
                       held_out, opts) -> list[Path]:
     """Region attributions on a patch around the structure, on orthogonal slices; the net's feature maps.
 
-    ``held_out()`` gives the validation cases; volume files given are read with ``opts`` (``VolumeOptions``).
+    ``held_out()`` gives the held-out cases (test; val for 0.1 runs); volume files given are read with ``opts``
+    (``VolumeOptions``).
     """
     from neuralsight.data.volumes import VOLUME_SUFFIXES, load_case
     from neuralsight.tasks.segmentation import infer_logits
@@ -180,7 +189,7 @@ def explain_segment3d(saved, inputs: list[Path], out: Path, options: SegmentExpl
     else:
         val, i = held_out(), options.index or 0
         if not 0 <= i < len(val):
-            raise UserError(f"--index {i} is outside the validation cases (0..{len(val) - 1})")
+            raise UserError(f"--index {i} is outside the held-out cases (0..{len(val) - 1})")
         cases = [val[i]]
     model, out, written, captions = saved.model(), Path(out), [], {}
     patch = list(saved.cfg.data.patch_size)

@@ -277,7 +277,8 @@ class Segment:
         """Grad-CAM and integrated gradients of a class region, the U-Net's feature maps (tasks/explaining.py)."""
         split = "val" if two_way_run(saved) else "test"  # --index counts the test images (0.1 runs: val)
         return explain_segment(saved, inputs, out, options, self._class_names(saved),
-                               held_out=lambda: getattr(load_data(saved.cfg.data, split == "val", (split,)), split))
+                               held_out=lambda: (split, getattr(load_data(saved.cfg.data, split == "val", (split,)),
+                                                                split)))
 
     def report(self, run_dir: Path) -> list[Section]:
         run_dir = Path(run_dir)

@@ -275,9 +275,10 @@ class Segment3D:
 
     def explain(self, saved, inputs: list[Path], out: Path, options: SegmentExplainOptions) -> list[Path]:
         """Grad-CAM and integrated gradients of a structure on orthogonal slices, the net's feature maps."""
-        parts = lambda: load_split(saved.cfg, two_way_run(saved))[0]  # noqa: E731 - held-out cases, when asked
+        split = "val" if two_way_run(saved) else "test"  # --index counts the test cases (0.1 runs: val)
         return explain_segment3d(saved, inputs, out, options, self._class_names(saved, saved.model().num_classes),
-                                 held_out=lambda: parts().test or parts().val, opts=volume_options(saved.cfg))
+                                 held_out=lambda: load_split(saved.cfg, split == "val")[0][split],
+                                 opts=volume_options(saved.cfg))
 
     def report(self, run_dir: Path) -> list[Section]:
         run_dir = Path(run_dir)
