@@ -17,9 +17,19 @@ from neuralsight.data.series import SeriesConfig, SplitSeries, forecast_csv, loa
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
 from neuralsight.tasks.explaining import ForecastExplainOptions, explain_forecast
+from neuralsight.tasks.forecasting import (  # noqa: F401 - score, fit_peers: re-exported for the tests and benchmarks
+    CLASSICAL,
+    HORIZONS,
+    backtests,
+    choose,
+    fit_peers,
+    flat_metrics,
+    forecast_at,
+    score,
+)
 
-INFO_FILE, HORIZONS = "forecast.json", (1, 7, 14)
-NEURAL, RECURRENT, CLASSICAL = ("lstm", "gru", "rnn", "mlp"), ("lstm", "gru", "rnn"), ("ets", "arima")
+INFO_FILE = "forecast.json"
+NEURAL, RECURRENT = ("lstm", "gru", "rnn", "mlp"), ("lstm", "gru", "rnn")
 MASE_TEXT = ("Hyndman & Koehler (2006): absolute errors over the in-sample MAE of the seasonal naive forecast "
              "(period {m}) on the series up to each forecast origin")
 
@@ -35,6 +45,8 @@ class ModelConfig:
     quantiles: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.9])
     residual: bool = True
     classical: bool = field(default=True, metadata={"help": "ETS and ARIMA beside the nets (needs statsmodels)"})
+    calibrate: bool = field(default=True, metadata={"help": "widen the intervals to their nominal level on the "
+                                                            "validation window (split conformal)"})
 
     @property
     def nominal(self) -> float | None:  # the level the outer quantiles claim (0.1 and 0.9: 0.8); None: no interval
@@ -128,80 +140,6 @@ def val_metrics(built: dict, env) -> dict:
         return {f"{kind}.{k}": v for kind, t in built.items() for k, v in t.evaluate(t.model).items()}
 
 
-def forecast_at(models: dict, p: SplitSeries, origins, m: ModelConfig, device, peers: dict | None = None) -> dict:
-    from neuralsight.models.forecaster import forecast_origins
-
-    return forecast_origins(models, p, origins, m.horizon, m.input_window, m.quantiles, m.nominal, device, peers)
-
-
-def fit_peers(p: SplitSeries, m: ModelConfig) -> tuple[dict, str | None]:
-    """ETS and ARIMA fitted on the training window (``{}`` and the hint why when they are skipped)."""
-    from neuralsight.engine import progress
-    from neuralsight.models.forecaster import fit_classical
-
-    try:
-        with progress.status("fitting ETS and ARIMA on the training window (structure by AIC)"):
-            return {k: fit_classical(k, p.z[:p.val_start].double().numpy(), p.season) for k in CLASSICAL}, None
-    except ModuleNotFoundError as err:
-        progress.line(f"classical peers skipped: {err}")
-        return {}, f"classical peers skipped: {err}"
-    except ValueError as err:
-        raise DataError(f"{p.series.source}: {err}", "lengthen the training window or model.classical=false") from None
-
-
-def score(forecasts: dict, p: SplitSeries, origins, nominal: float | None) -> dict:
-    """Per model: MAE, RMSE, MASE (period ``p.season``), MAE over seasonal naive's, overall and per horizon
-    (``*_h``), and the interval's coverage beside ``nominal``."""
-    import numpy as np
-
-    from neuralsight.engine import forecast_metrics as fm
-
-    y, o, sn = np.asarray(p.values, dtype=np.float64), origins.numpy(), forecasts["seasonal_naive"]["point"]
-    truth = y[o[:, None] + np.arange(1, sn.shape[1] + 1)[None, :]]                     # (N, H)
-    scores = {}
-    try:
-        for name, f in forecasts.items():
-            point, mase = f["point"], fm.rolling_origin_mase(y, o, f["point"], p.season)
-            scores[name] = s = {
-                "mae": fm.mae(truth, point), "rmse": float(np.sqrt(((point - truth) ** 2).mean())),
-                "mase": mase["mase"], "relative_mae": fm.relative_mae(truth, point, sn),
-                "mae_h": np.abs(point - truth).mean(0).tolist(), "mase_h": mase["mase_h"],
-                "relative_mae_h": [fm.relative_mae(truth[:, i], point[:, i], sn[:, i]) for i in range(sn.shape[1])]}
-            if f["lower"] is not None and nominal:
-                cov = fm.interval_coverage(truth, f["lower"], f["upper"], nominal)
-                s.update(coverage=cov["coverage"], coverage_nominal=cov["nominal"])
-    except ValueError as err:
-        raise DataError(f"{p.series.source}: cannot score the forecasts: {err}", "set data.season or use another "
-                        "series (MASE needs a training part that seasonal naive does not forecast exactly)") from None
-    return scores
-
-
-def flat_metrics(scores: dict) -> dict:
-    """``{model}.{mase, mae, rmse, relative_mae, coverage, coverage_nominal}`` and ``.mase_h7`` etc. at HORIZONS."""
-    out = {}
-    for name, s in scores.items():
-        out.update({f"{name}.{k}": s[k] for k in ("mase", "mae", "rmse", "relative_mae", "coverage",
-                                                  "coverage_nominal") if k in s})
-        out.update({f"{name}.{k}_h{h}": s[f"{k}_h"][h - 1] for k in ("mase", "relative_mae") for h in HORIZONS
-                    if h <= len(s["mase_h"])})
-    return out
-
-
-def backtests(models: dict, p: SplitSeries, cfg: Config, device, peers: dict) -> dict:
-    """``{window: (origins, forecasts, scores)}`` for the validation and the test window."""
-    out = {}
-    for window in ("val", "test"):
-        o = p.origins(window, cfg.model.horizon, cfg.data.origin_every)
-        f = forecast_at(models, p, o, cfg.model, device, peers)
-        out[window] = (o, f, score(f, p, o, cfg.model.nominal))
-    return out
-
-
-def choose(val_scores: dict, names: list[str], h: int) -> str:
-    """The name with the lowest validation MASE ``h`` steps ahead (the first of equals)."""
-    return min(names, key=lambda k: (val_scores[k]["mase_h"][h - 1], names.index(k)))
-
-
 @register_task
 class Forecast:
     name = "forecast"
@@ -241,16 +179,18 @@ class Forecast:
         family = "recurrent net" if best in RECURRENT else "net"
         protocol = {"target_series": target_description(cfg.data, p.series), "season": p.season,
                     "mase": MASE_TEXT.format(m=p.season), "interval_nominal": m.nominal,
-                    "windows": p.windows(), "origins": {w: len(bt[w][0]) for w in bt},
+                    "interval_calibration": "split conformal on the validation window" if bt["calibration"] else None,
+                    "windows": p.windows(), "origins": {w: len(bt[w][0]) for w in ("val", "test")},
                     "best": {"model": best, "family": family, "chosen_on": "val", "criterion": f"mase_h{h}"},
                     "classical": {k: f.describe() for k, f in peers.items()} or {"skipped": skipped},
                     "best_classical": peers and {"model": choose(val, list(peers), h), "chosen_on": "val"}}
-        final = forecast_at({best: models[best]}, p, torch.as_tensor([len(p.z) - 1]), m, env.device)
+        final = forecast_at({best: models[best]}, p, torch.as_tensor([len(p.z) - 1]), m, env.device,
+                            widths=bt["calibration"])
         run.write_json(INFO_FILE, {
             "series": p.describe(), "transform": p.transform.to_dict(), "origins": origins.tolist(), "scores": test,
             "val_scores": val, "protocol": protocol, "train_seconds": {k: f.train_seconds for k, f in fits.items()},
             "steps": {k: f.step for k, f in fits.items()}, "val_mae": {k: f.best_metric for k, f in fits.items()},
-            "shown_model": best})
+            "shown_model": best, "calibration": bt["calibration"]})
         backtest_figures(run.figures, p, origins.tolist(), best, forecasts[best], {k: v if v is None else v[0] for k, v in
                          final[best].items()}, forecasts["seasonal_naive"]["point"], test, m.quantiles, NEURAL)
         metrics = flat_metrics(test)
@@ -289,6 +229,7 @@ class Forecast:
         if split not in ("test", "val"):
             raise UserError(f"a forecast run has no '{split}' split", "use test (the backtest) or val")
         cfg, m = saved.cfg, saved.cfg.model
+        m.calibrate = m.calibrate and "calibration" in saved.read_json(INFO_FILE, {})  # 0.1 runs had no calibration
         transform, models, _ = self._saved(saved)
         series, raw = load_series(cfg.data)
         p = split_series(series, cfg.data, m.input_window, m.horizon, raw, transform=transform)
@@ -334,7 +275,8 @@ class Forecast:
         data = dataclasses.replace(saved.cfg.data, **columns, **({"start": "", "end": ""} if path else {}))
         series, raw = load_series(data, csv_override=path)
         p = whole_series(series, raw, transform, data, m.input_window, horizon)
-        f = forecast_at(models, p, torch.as_tensor([len(p.z) - 1]), m, saved.device)
+        widths = (saved.read_json(INFO_FILE) or {}).get("calibration")  # conformal, fitted on validation
+        f = forecast_at(models, p, torch.as_tensor([len(p.z) - 1]), m, saved.device, widths=widths)
         f = {k: {b: None if v is None else v[0, :horizon] for b, v in e.items()} for k, e in f.items()}
         future = [series.date_after(h + 1) for h in range(horizon)]
         out.mkdir(parents=True, exist_ok=True)

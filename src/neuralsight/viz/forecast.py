@@ -158,7 +158,8 @@ def _score_rows(info: dict) -> list[dict]:
         if pr:
             row.update({f"rel. MAE h={h} (vs seasonal naive)": sc["relative_mae_h"][h - 1],
                         f"val MASE h={h}": val[name]["mase_h"][h - 1] if name in val else ""})
-        row[f"coverage (nominal {nominal:.2f})" if nominal else "interval coverage"] = sc.get("coverage", "")
+        calibrated = ", conformal on val" if (pr or {}).get("interval_calibration") else ""
+        row[f"coverage (nominal {nominal:.2f}{calibrated})" if nominal else "interval coverage"] = sc.get("coverage", "")
         row["train s"] = round(info["train_seconds"][name], 1) if name in info["train_seconds"] else ""
         rows.append(row)
     return rows
