@@ -161,3 +161,48 @@ def test_best_is_chosen_on_the_validation_window_not_the_test_window(tmp_path):
     assert outcome.headline == "7-day MASE of the best recurrent net (lstm, chosen on validation)"
     assert outcome.value == test["lstm.mase_h7"]
     assert json.loads((run.path / "forecast.json").read_text())["shown_model"] == "lstm"
+
+
+@pytest.mark.parametrize("calibrate", [True, False])
+def test_a_too_narrow_band_is_widened_on_validation_to_its_nominal_level(tmp_path, calibrate):
+    """A net whose 0.1..0.9 band is +-0.1 around the last value, on a noisy level series (noise std 1): alone it
+    covers about 8 % of the test window; conformal widths from the validation window bring it near 0.80."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from neuralsight import config as C
+    from neuralsight.engine.runs import create
+    from neuralsight.engine.trainer import setup
+    from neuralsight.tasks.base import get_task
+
+    t = np.arange(400)
+    values = 100.0 + np.random.default_rng(1).normal(size=400)
+    csv_path = tmp_path / "level.csv"
+    d0 = dt.date(2021, 1, 1)
+    csv_path.write_text("date,value\n" + "".join(f"{d0 + dt.timedelta(days=int(i))},{v}\n" for i, v in
+                                                  zip(t, values, strict=True)))
+    task = get_task("forecast")
+    cfg = C.build(task.Config, preset="covid", overrides=[
+        f'data.csv="{csv_path}"', 'data.target="value"', 'data.smoothing="none"', "data.log1p=false",
+        'data.end=""', "data.backtest_days=150", "data.val_days=150", "model.input_window=14", "model.horizon=3",
+        'model.models=["lstm"]', "model.hidden_size=4", "model.classical=false", f"model.calibrate={str(calibrate).lower()}",
+        "position.enabled=false", 'train.device="cpu"'])
+    env, run = setup(cfg.train), create("forecast", "level", root=tmp_path)
+    built = task.build(cfg, env, run)
+    std = built["lstm"].p.transform.scaler.std
+    with torch.no_grad():
+        head = built["lstm"].model.head.linear
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([-0.1, 0.0, 0.1] * 3) / std)   # (H, Q) flattened: last value -0.1 / 0 / +0.1
+    fits = {k: SimpleNamespace(train_seconds=0.0, step=0, best_metric=None) for k in built}
+    outcome = task.finish(cfg, env, run, built, fits)
+    coverage = outcome.test["lstm.coverage"]
+    info = json.loads((run.path / "forecast.json").read_text())
+    if calibrate:
+        assert coverage == pytest.approx(0.80, abs=0.07) and len(info["calibration"]["lstm"]) == 3
+        assert info["protocol"]["interval_calibration"] == "split conformal on the validation window"
+    else:
+        assert coverage < 0.2 and info["calibration"] == {}
