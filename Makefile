@@ -42,12 +42,14 @@ test: $(STAMP)
 	  || echo "make test: some datasets could not be fetched (reasons above); the tests that need them will skip"
 	$(PY) -m pytest -q || [ $$? -eq 5 ]
 
-# Every benchmark script (benchmarks/common.py is their shared helper, not a benchmark).
+# Every benchmark script, in this order; `make bench BENCH_ARGS="--seeds 1"` passes arguments to each. Results go
+# to runs/benchmarks/ (git-ignored); add --write to BENCH_ARGS to record them in benchmarks/results/.
+BENCHMARKS := fashion_mnist textgen segmentation segment3d forecast engine_overhead
+BENCH_ARGS ?=
 bench: $(STAMP)
 	$(PY) -m pip install -q torch==2.13.0 -e '.[bench]'
-	@set -e; for f in benchmarks/*.py; do \
-	  case "$$f" in */common.py|*/__init__.py) continue;; esac; \
-	  echo "== $$f"; $(PY) "$$f" --hardware auto; \
+	@set -e; for b in $(BENCHMARKS); do \
+	  echo "== benchmarks/$$b.py"; $(PY) "benchmarks/$$b.py" --hardware auto $(BENCH_ARGS); \
 	done
 
 lint: $(STAMP)

@@ -147,6 +147,31 @@ def ratio_target(name: str, rule: str, ours: Sequence[dict], peer: Sequence[dict
     return target(name, rule, measured, **row, **extra)
 
 
+def at_budget(row: dict, nominal: float | None, used: float | None, what: str = "budget") -> dict:
+    """``row`` (a target) as measured at ``used`` seconds, against the ``nominal`` seconds its name or rule assumes.
+
+    At the nominal budget (within 1 %) the row is returned with ``nominal_budget_seconds`` and ``budget_seconds``
+    added. At another budget (a smoke run, a trial) the measurement does not speak to the target: ``measured``
+    becomes None and ``met`` False, ``comparable`` False with the ``reason``, and what was measured is kept as
+    ``measured_at_budget`` (with its run specs under ``computed_from``, so the validator does not recompute it).
+    """
+    row = {**row, "nominal_budget_seconds": nominal, "budget_seconds": used}
+    same = (nominal is None and used is None) or (
+        nominal is not None and used is not None and math.isclose(float(nominal), float(used), rel_tol=0.01))
+    if same:
+        return row
+    spec = {k: row.pop(k) for k in ("from", "numerator", "denominator", "equal_time") if k in row}
+    shown = lambda s: "the preset's own" if s is None else f"{s:g} s"  # noqa: E731
+    return {**row, "measured": None, "met": False, "comparable": False, "measured_at_budget": row["measured"],
+            **({"computed_from": spec} if spec else {}),
+            "reason": f"measured at {what} {shown(used)}, not the target's nominal {shown(nominal)}: not comparable"}
+
+
+def not_run(name: str, rule: str, reason: str, **extra) -> dict:
+    """A target this invocation did not measure (its runs were skipped): ``measured`` None, ``met`` False."""
+    return {**target(name, rule, None, **extra), "comparable": False, "reason": reason}
+
+
 def equal_time_check(runs: Sequence[dict], tolerance: float = EQUAL_TIME_TOLERANCE) -> dict:
     """``{"train_seconds": [...], "spread": (max - min) / max, "tolerance", "within"}`` over ``runs``."""
     seconds = [float(r["train_seconds"]) for r in runs]
@@ -322,6 +347,76 @@ def timed_loop(step: Callable[[float], object], budget_seconds: float, *, max_st
                 next_eval += eval_every_seconds
     return {"stopped_by": stopped_by, "steps": steps, "train_seconds": train_seconds,
             "wall_seconds": time.perf_counter() - start, "budget_seconds": budget_seconds}
+
+
+def recipe_loop(task, model, env, train_cfg, budget_seconds: float, *, evaluate: Callable | None = None,
+                monitor: str | None = None, mode: str = "max", evaluations: int = 8) -> dict:
+    """A peer ``model`` trained on a task adapter's batches and loss by our recipe, outside the engine.
+
+    ``task`` is an engine ``TrainTask`` (``train_size``, ``get_batch``, ``training_step``): the peer sees the
+    same data, augmentation and loss as ours. The optimizer (:func:`~neuralsight.engine.trainer.build_optimizer`),
+    the learning-rate schedule over the budget's fraction (``lr_at`` with ``max_time = budget_seconds``), the
+    gradient clipping and the precision (``env.autocast``) are the engine's. :func:`timed_loop` times it like
+    ours (training seconds exclude evaluation). With ``evaluate(model) -> metrics`` the model is scored on the
+    validation split ``evaluations`` times over the budget and once at the end, and the weights that scored
+    best on ``monitor`` are loaded back (checkpoint selection on val, as the engine does).
+
+    Returns:
+        :func:`timed_loop`'s record plus ``best_val`` (the monitor's best value) and ``evaluations``.
+    """
+    import copy
+    import dataclasses
+
+    import torch
+
+    from neuralsight.engine.trainer import apply_lr, build_optimizer, lr_at
+
+    cfg = dataclasses.replace(train_cfg, max_time=float(budget_seconds), steps=0, epochs=0)
+    optimizer = build_optimizer(model, cfg)
+    n = task.train_size()
+    batch = max(1, min(cfg.batch_size, n))
+    g = torch.Generator().manual_seed(int(cfg.seed))
+    state = {"step": 0, "perm": torch.randperm(n, generator=g), "pos": 0, "best": None, "weights": None, "evals": 0}
+
+    def indices():  # epochs of shuffled indices, as the engine draws them
+        if state["pos"] + batch > n:
+            state["perm"], state["pos"] = torch.randperm(n, generator=g), 0
+        idx = state["perm"][state["pos"]:state["pos"] + batch]
+        state["pos"] += batch
+        return idx
+
+    def step(fraction: float) -> None:
+        multiplier, momentum = lr_at(cfg, state["step"], None, fraction * cfg.max_time)
+        apply_lr(optimizer, cfg, multiplier, momentum)
+        model.train()
+        with env.autocast():
+            loss = task.training_step(model, task.get_batch(indices()))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        state["step"] += 1
+
+    def evaluate_now() -> None:
+        model.eval()
+        with torch.no_grad(), env.autocast():
+            value = float(evaluate(model)[monitor])
+        state["evals"] += 1
+        if not math.isnan(value) and (state["best"] is None or (value > state["best"] if mode == "max"
+                                                                 else value < state["best"])):
+            state["best"], state["weights"] = value, copy.deepcopy(model.state_dict())
+
+    sync = torch.cuda.synchronize if env.device.type == "cuda" else None
+    loop = timed_loop(step, budget_seconds, synchronize=sync, evaluate=evaluate_now if evaluate else None,
+                      eval_every_seconds=budget_seconds / max(1, evaluations))
+    if evaluate is not None:
+        evaluate_now()
+        if state["weights"] is not None:
+            model.load_state_dict(state["weights"])
+    model.eval()
+    return {**loop, "best_val": state["best"], "monitor": monitor, "evaluations": state["evals"],
+            "items_per_second": loop["steps"] * batch / max(loop["train_seconds"], 1e-9)}
 
 
 def peer_run(name: str, seed: int, loop: dict, value: float | None, metric: str, **extra) -> dict:
