@@ -72,3 +72,27 @@ def test_train_eval_predict_segment(tmp_path, monkeypatch):
     (row,) = json.loads(res.stdout)
     assert sum(a["pixels"] for a in row["areas"].values()) == 150 * 220
     assert np.asarray(Image.open(row["outputs"]["mask"])).shape == (150, 220)
+
+
+@pytest.mark.slow
+def test_the_lectures_dental_xray_run_is_in_the_demo_with_its_panels(tmp_path, monkeypatch):
+    """Issue 14 item 5: the demo trains the dental-xray preset next to the pets; its run draws the lecture panel
+    (Input | Training mask | Output | Error) on the test radiographs, split by radiograph."""
+    from neuralsight.cli.train import demo_plan
+
+    assert ("segment", "pets", "segment") in demo_plan(["segment"])
+    assert ("segment", "dental-xray", "segment (dental-xray)") in demo_plan(["segment"])
+    shared_data("dental-xray")
+    monkeypatch.setenv("NEURALSIGHT_CACHE", str(tmp_path / "cache"))
+    res = CliRunner().invoke(app, ["train", "segment", "--preset", "dental-xray", "--quick", "--steps", "2",
+                                   "--out", str(tmp_path / "runs"), "--no-progress", "--set", "data.image_size=64",
+                                   "--set", "model.depth=2", "--set", "model.base_channels=4"])
+    assert res.exit_code == 0, res.output
+    run_dir = next((tmp_path / "runs" / "segment").iterdir())
+    assert png_nonblank(run_dir / "figures" / "panels.png") and report_ok(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["headline"]["name"] == "test fg_dice" and summary["data"]["unit"] == "radiograph"
+    assert summary["data"]["train"] + summary["data"]["val"] + summary["data"]["test"] == 50
+    info = json.loads((run_dir / "segmentation.json").read_text())
+    assert info["class_names"] == ["background", "tooth"] and len(info["per_image_miou"]) == summary["data"]["test"]
+    assert "Training mask" in (run_dir / "report.html").read_text()
