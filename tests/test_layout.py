@@ -47,3 +47,17 @@ def test_imports_have_no_cycles_and_no_upward_imports():
     out = subprocess.run([sys.executable, str(IMPORTS_TOOL), str(SRC)], capture_output=True, text=True, check=False)
     last = out.stdout.strip().splitlines()[-1]
     assert out.returncode == 0 and last.endswith("0 cycles, 0 upward"), out.stdout + out.stderr
+
+
+def test_tomllib_is_read_through_config_so_python_3_10_works():
+    """requires-python is >= 3.10, where tomllib does not exist: only config.py imports it, with tomli as the
+    fallback (a dependency below 3.11); every other module reads TOML through neuralsight.config."""
+    importers = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) else []
+            if "tomllib" in names:
+                importers.append(path.relative_to(SRC).as_posix())
+    assert importers == ["config.py"], importers
+    assert "import tomli as tomllib" in (SRC / "config.py").read_text(encoding="utf-8")

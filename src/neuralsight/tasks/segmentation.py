@@ -44,10 +44,10 @@ def to_tensors(arrays, device):
 def two_way_run(saved) -> bool:
     """True for a run written by 0.1, which held out one split (its ``val``) and no test split: its
     config.toml has no ``data.test_fraction``."""
-    import tomllib
+    from neuralsight.config import load_toml  # tomllib, or tomli before Python 3.11
 
     path = saved.path / "config.toml"
-    data = tomllib.loads(path.read_text(encoding="utf-8")).get("data", {}) if path.is_file() else {}
+    data = load_toml(path).get("data", {}) if path.is_file() else {}
     return "test_fraction" not in data
 
 
