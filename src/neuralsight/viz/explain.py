@@ -123,22 +123,13 @@ def first_conv(model):
 def kernel_grid(model, path: Path, limit: int = 64) -> Path:
     """The first layer's learned kernels, one tile per output channel (RGB for 3 input channels, else the mean
     over input channels), each scaled to its own range, with its size in the title."""
-    import math
 
-    from neuralsight.viz.figures import plt, save
+    from neuralsight.viz.figures import grid_axes, save
 
     w = first_conv(model).weight.detach().float().cpu()          # (O, I, k, k)
     n = min(limit, w.shape[0])
-    cols = min(8, n)
-    rows = math.ceil(n / cols)
-    p = plt()
-    fig, axes = p.subplots(rows, cols, figsize=(1.1 * cols, 1.1 * rows + 0.5), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if k >= n:
-            ax.axis("off")
-            continue
+    fig, axes = grid_axes(n, 8, 1.1, 0.5)
+    for k, ax in enumerate(axes):
         kern = w[k].permute(1, 2, 0) if w.shape[1] == 3 else w[k].mean(0)
         lo, hi = float(kern.min()), float(kern.max())
         ax.imshow(((kern - lo) / max(hi - lo, 1e-12)).numpy(), cmap=None if kern.dim() == 3 else "gray",

@@ -106,10 +106,25 @@ def training_curves(records: list[dict], path: Path, title: str = "") -> Path | 
     return save(fig, path)
 
 
+def grid_axes(n: int, cols: int, cell: float, top: float):
+    """A figure of ``n`` tick-less panels, ``cols`` per row, each ``cell`` inches (plus ``top`` for titles);
+    the unused panels of the last row hidden. Returns ``(fig, the n axes)``."""
+    import math
+
+    cols = max(1, min(cols, n))
+    rows = max(1, math.ceil(n / cols))
+    fig, axes = plt().subplots(rows, cols, figsize=(cell * cols, cell * rows + top), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= n:
+            ax.axis("off")
+    return fig, list(axes.flat)[:n]
+
+
 def batch_grid(images, path: Path, masks=None, num_classes: int = 0, title: str = "", cols: int = 8) -> Path:
     """A training batch as the network saw it: ``images (B, C, H, W)`` floats in [0, 1] (grey when C == 1),
     with ``masks (B, H, W)`` class indices blended over them in class colours when given."""
-    import math
 
     import numpy as np
 
@@ -117,16 +132,8 @@ def batch_grid(images, path: Path, masks=None, num_classes: int = 0, title: str 
 
     images = np.clip(np.asarray(images, dtype=np.float32), 0, 1)
     n = len(images)
-    cols = min(cols, n)
-    rows = max(1, math.ceil(n / cols))
-    p = plt()
-    fig, axes = p.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows + 0.4), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if k >= n:
-            ax.axis("off")
-            continue
+    fig, axes = grid_axes(n, cols, 1.6, 0.4)
+    for k, ax in enumerate(axes):
         img = images[k].transpose(1, 2, 0)
         if masks is not None:
             rgb = (np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img) * 255
