@@ -19,7 +19,7 @@ Runs, each for ``--seeds`` seeds:
 
 Each peer trains for the median training seconds of the runs of ours it is compared with, so "equal
 time" holds within 5 % (recorded). Training seconds exclude evaluation for ours and for the peers.
-The CPU targets are named for the nominal 120 s budget (and the quick preset's own 200 steps); at another
+The CPU targets are named for the nominal 120 s budget (and the quick preset's own 45 s); at another
 ``--budget`` / ``--quick-budget`` they are recorded as not comparable (measured null, met false, the reason).
 The default run's model-FLOPs utilisation (torch.utils.flop_counter x images/s over this machine's
 measured bf16 matmul peak) is recorded per run. Usage::
@@ -249,7 +249,7 @@ def main() -> None:
     p.add_argument("--no-peers", action="store_true", help="ours only (no ratio targets)")
     p.add_argument("--no-probe", action="store_true", help="skip the precision / channels_last step-time probe")
     p.add_argument("--quick-budget", type=float, default=None,
-                   help="--max-time of the --quick runs (default: the quick preset's own 200 steps)")
+                   help="--max-time of the --quick runs (default: the quick preset's own 45 s)")
     p.add_argument("--no-quick", action="store_true", help="skip the --quick runs (quick_test_acc)")
     p.add_argument("--photos", type=Path, default=None,
                    help="the fashion-photos folder (default: $NEURALSIGHT_DATA/fashion-photos or ../shared/datasets)")
