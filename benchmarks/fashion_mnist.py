@@ -62,7 +62,7 @@ def find_photos(explicit: Path | None) -> Path | None:
 
 def real_photos(run_dir: Path, folder: Path) -> dict:
     """Top-1 accuracy of a saved run on the real photos, through ``neuralsight predict RUN FOLDER --json`` as a
-    user runs it (the run's own preprocessing: grey, resized, inverted when the border is light)."""
+    user runs it (the run's own preprocessing: grey, inverted when the border is light, margins trimmed, resized)."""
     import csv
     import json
     import os

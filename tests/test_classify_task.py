@@ -130,6 +130,43 @@ def test_preprocess_is_documented_behaviour():
     assert rgb.shape == (3, 32, 32)
 
 
+def test_preprocess_trim_makes_a_small_item_fill_the_frame():
+    """trim=True (a Fashion-MNIST run's predict): a 20x10 bar in a 200x200 white photo spans the full width."""
+    from neuralsight.data.imagefolder import content_box, preprocess
+
+    img = Image.new("L", (200, 200), 250)
+    img.paste(30, (150, 20, 170, 30))                     # the item, far off centre, with JPEG-like noise around
+    img.putpixel((5, 190), 244)                           # within the tolerance of the backdrop: trimmed away
+    untrimmed = preprocess(img, (28, 28), 1, invert="auto")
+    trimmed = preprocess(img, (28, 28), 1, invert="auto", trim=True)
+    assert (untrimmed[0] > 128).sum() < 10                # 20x10 of 200x200 shrinks to about 3x1 pixels
+    assert (trimmed[0, 14] > 200).all()                   # the middle row: the bar from edge to edge
+    assert trimmed[0, 0].max() < 10 and trimmed[0, -1].max() < 10   # padded above and below (aspect 2:1)
+    arr = np.asarray(img, dtype=np.float32)
+    assert content_box(arr, np.float32(250)) == (150, 20, 170, 30)
+    assert content_box(np.full((4, 6), 7.0), np.float32(7)) == (0, 0, 6, 4)   # blank: kept whole
+
+
+def test_predict_trims_fashion_runs_not_folder_runs(saved_run, tmp_path, monkeypatch):
+    import json
+
+    import neuralsight.data.imagefolder as imf
+    from neuralsight.tasks.base import SavedRun
+
+    seen = []
+    real = imf.preprocess
+    monkeypatch.setattr(imf, "preprocess", lambda *a: seen.append(a[4]) or real(*a))
+    photo = tmp_path / "p.png"
+    Image.new("L", (40, 40), 255).save(photo)
+    meta_path = saved_run / T.META_FILE
+    for dataset, trims in (("fashion-mnist", True), ("folder", False)):
+        meta = json.loads(meta_path.read_text())
+        meta_path.write_text(json.dumps({**meta, "dataset": dataset}))
+        saved = SavedRun.open(saved_run)
+        saved.task.predict(saved, [photo], tmp_path, T.PredictOptions())
+        assert seen[-1] is trims, dataset
+
+
 def test_explain_writes_attribution_and_feature_pngs(saved_run, images, tmp_path):
     from neuralsight.tasks.base import SavedRun
 

@@ -30,7 +30,25 @@ def open_image(path: Path):
     return Image.fromarray(images.open_image(path, mode=None))
 
 
-def preprocess(image, image_size: tuple[int, int], channels: int, invert: str = "no"):
+TRIM_TOLERANCE = 12  # grey levels (of 255): JPEG noise on a white backdrop stays within it
+
+
+def content_box(arr, background, tolerance: float = TRIM_TOLERANCE) -> tuple[int, int, int, int]:
+    """``(left, top, right, bottom)`` of the pixels farther than ``tolerance`` from ``background``.
+
+    ``arr`` is ``(H, W)`` or ``(H, W, C)``; the whole image when no pixel stands out (a blank image).
+    """
+    import numpy as np
+
+    diff = np.abs(arr.astype(np.float32) - background)
+    mask = diff.max(axis=-1) > tolerance if diff.ndim == 3 else diff > tolerance
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return 0, 0, arr.shape[1], arr.shape[0]
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def preprocess(image, image_size: tuple[int, int], channels: int, invert: str = "no", trim: bool = False):
     """Fit one decoded image to the model's input, as documented in the README.
 
     ``image`` is what :func:`neuralsight.data.images.open_image` returns with ``mode=None``: uint8
@@ -40,7 +58,12 @@ def preprocess(image, image_size: tuple[int, int], channels: int, invert: str = 
        on the border colour).
     2. ``invert="auto"``: Fashion-MNIST shows light clothes on a black background; when the image border is
        brighter than its mean (a product photo on white), invert it. ``"yes"``/``"no"`` force it.
-    3. Pad to a square with the border colour (keeps the aspect ratio), then resize to ``image_size`` with
+    3. ``trim=True`` (``predict`` on a Fashion-MNIST run, whose training images were not made by this
+       function): cut the margins that stay within ``TRIM_TOLERANCE`` grey levels of the border colour, the
+       first step of Zalando's conversion that built Fashion-MNIST (its items touch the frame), so an item
+       photographed with a wide margin fills the frame as the training images do. An image without such
+       margins is kept whole. Image-folder runs train on this function's output untrimmed and predict so.
+    4. Pad to a square with the border colour (keeps the aspect ratio), then resize to ``image_size`` with
        a Lanczos (anti-aliased) filter.
 
     Returns:
@@ -63,10 +86,12 @@ def preprocess(image, image_size: tuple[int, int], channels: int, invert: str = 
         img = ImageOps.invert(img)
         arr = np.asarray(img, dtype=np.float32)
         border = 255 - border
-    w, h = img.size
-    side = max(w, h)
     fill = int(round(float(np.median(border)))) if mode == "L" else tuple(
         int(v) for v in np.median(np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]]), axis=0))
+    if trim:
+        img = img.crop(content_box(arr, np.asarray(fill, dtype=np.float32)))
+    w, h = img.size
+    side = max(w, h)
     square = Image.new(mode, (side, side), fill)
     square.paste(img, ((side - w) // 2, (side - h) // 2))
     out = square.resize((image_size[1], image_size[0]), Image.Resampling.LANCZOS)

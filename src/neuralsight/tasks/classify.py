@@ -253,10 +253,11 @@ class Classify:
 
         meta = self._meta(saved)
         size, channels = tuple(meta.get("image_size", (28, 28))), int(meta.get("channels", 1))
+        trim = meta.get("dataset", "fashion-mnist") != "folder"  # folder runs trained on untrimmed images
         ok, bad = [], []
         for path in expand_inputs(inputs, IMAGE_EXTS):
             try:
-                ok.append((path, preprocess(open_image(path, mode=None), size, channels, invert)))
+                ok.append((path, preprocess(open_image(path, mode=None), size, channels, invert, trim)))
             except DataError as err:
                 bad.append(failed(path, err))
         return ok, bad
