@@ -135,7 +135,7 @@ def test_preprocess_trim_makes_a_small_item_fill_the_frame():
     from neuralsight.data.imagefolder import content_box, preprocess
 
     img = Image.new("L", (200, 200), 250)
-    img.paste(30, (150, 20, 170, 30))                     # the item, far off centre, with JPEG-like noise around
+    img.paste(30, (150, 20, 170, 30))                     # the item, far off centre
     img.putpixel((5, 190), 244)                           # within the tolerance of the backdrop: trimmed away
     untrimmed = preprocess(img, (28, 28), 1, invert="auto")
     trimmed = preprocess(img, (28, 28), 1, invert="auto", trim=True)
