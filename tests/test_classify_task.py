@@ -147,7 +147,7 @@ def test_preprocess_trim_makes_a_small_item_fill_the_frame():
     assert content_box(np.full((4, 6), 7.0), np.float32(7)) == (0, 0, 6, 4)   # blank: kept whole
 
 
-def test_predict_trims_fashion_runs_not_folder_runs(saved_run, tmp_path, monkeypatch):
+def test_predict_trims_as_the_run_recorded(saved_run, tmp_path, monkeypatch):
     import json
 
     import neuralsight.data.imagefolder as imf
@@ -159,12 +159,17 @@ def test_predict_trims_fashion_runs_not_folder_runs(saved_run, tmp_path, monkeyp
     photo = tmp_path / "p.png"
     Image.new("L", (40, 40), 255).save(photo)
     meta_path = saved_run / T.META_FILE
-    for dataset, trims in (("fashion-mnist", True), ("folder", False)):
-        meta = json.loads(meta_path.read_text())
-        meta_path.write_text(json.dumps({**meta, "dataset": dataset}))
+    old = json.loads(meta_path.read_text())         # as a run written before the choice was recorded
+    assert "preprocess" not in old
+    meta = {**old, "dataset": "fashion-mnist", "preprocess": {"trim_margins": imf.trims_margins("fashion-mnist")}}
+    assert not imf.trims_margins("folder")
+    cases = [(meta, "auto", True), ({**meta, "preprocess": {"trim_margins": False}}, "auto", False),
+             (old, "auto", False), (old, "yes", True), (meta, "no", False)]
+    for written, option, trims in cases:
+        meta_path.write_text(json.dumps(written))
         saved = SavedRun.open(saved_run)
-        saved.task.predict(saved, [photo], tmp_path, T.PredictOptions())
-        assert seen[-1] is trims, dataset
+        saved.task.predict(saved, [photo], tmp_path, T.PredictOptions(trim=option))
+        assert seen[-1] is trims, (written.get("preprocess"), option)
 
 
 def test_explain_writes_attribution_and_feature_pngs(saved_run, images, tmp_path):

@@ -138,7 +138,10 @@ def test_classify_export_gives_predicts_probabilities(fmt, exported, fixture_run
     photo = shared_folder("fashion-photos") / "Bag" / "10320.jpg"
     saved = SavedRun.open(fixture_runs["classify"], device="cpu")
     (row,) = saved.task.predict(saved, [photo], Path("unused"), PredictOptions(top_k=10))
-    x = preprocess(open_image(photo, mode=None), (28, 28), 1, "auto")[None].astype(np.float32) / 255
+    meta = json.loads(path.with_name(path.name + ".json").read_text())
+    assert meta["trim_margins"] is False and "margins" not in meta["preprocessing"]  # 0.1.0 did not trim
+    x = preprocess(open_image(photo, mode=None), (28, 28), 1, "auto", meta["trim_margins"])[None]
+    x = x.astype(np.float32) / 255
     run = load_file(fmt, path)
     (probabilities,) = run(x)
     by_class = {t["class"]: t["probability"] for t in row["top"]}
@@ -300,6 +303,9 @@ def test_tiny_trained_run_exports_in_both_formats(name, tmp_path):
         result = json.loads(res.stdout)
         assert result["passed"] and Path(result["path"]).is_file(), result
         meta = read_metadata(fmt, Path(result["path"]))
+        if name == "classify-folder":   # a folder run trained on untrimmed images and records so
+            assert meta["trim_margins"] is False
+            assert json.loads((run / "classes.json").read_text())["preprocess"] == {"trim_margins": False}
         if task == "textgen":
             saved = SavedRun.open(run, device="cpu")
             assert greedy_with_exported(fmt, Path(result["path"]), meta, "ROMEO:", 20) == \

@@ -29,6 +29,7 @@ def test_train_quick_writes_complete_run_and_report(tmp_path):
     for fig in ("confusion_matrix.png", "gallery.png", "top_losses.png", "training_curves.png"):
         assert png_nonblank(run / "figures" / fig), fig
     assert report_ok(run)
+    assert json.loads((run / "classes.json").read_text())["preprocess"] == {"trim_margins": True}  # predict trims
     html = (run / "report.html").read_text()
     for part in ("Confusion matrix", "Per-class precision", "Most-confused pairs", "Prediction gallery"):
         assert part in html

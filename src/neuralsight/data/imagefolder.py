@@ -48,6 +48,21 @@ def content_box(arr, background, tolerance: float = TRIM_TOLERANCE) -> tuple[int
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
+def trims_margins(dataset: str) -> bool:
+    """Whether ``predict`` cuts an image's border-colour margins for a run trained on ``dataset``.
+
+    Fashion-MNIST's images were cut to the item by Zalando's conversion, so a photo is trimmed the same way;
+    an image-folder run trained on :func:`~neuralsight.data.imagefolder.preprocess`'s untrimmed output.
+    """
+    return dataset != "folder"
+
+
+def recorded_trim(meta: dict) -> bool:
+    """The trim decision a run recorded in ``classes.json``; runs written before it was recorded predicted
+    untrimmed, and still do, so a saved run keeps giving the answers it gave."""
+    return bool((meta.get("preprocess") or {}).get("trim_margins", False))
+
+
 def preprocess(image, image_size: tuple[int, int], channels: int, invert: str = "no", trim: bool = False):
     """Fit one decoded image to the model's input, as documented in the README.
 
@@ -59,7 +74,7 @@ def preprocess(image, image_size: tuple[int, int], channels: int, invert: str = 
     2. ``invert="auto"``: Fashion-MNIST shows light clothes on a black background; when the image border is
        brighter than its mean (a product photo on white), invert it. ``"yes"``/``"no"`` force it.
     3. ``trim=True`` (``predict`` on a Fashion-MNIST run, whose training images were not made by this
-       function): cut the margins that stay within ``TRIM_TOLERANCE`` grey levels of the border colour, the
+       function; the run records the choice, see :func:`recorded_trim`): cut the margins that stay within ``TRIM_TOLERANCE`` grey levels of the border colour, the
        first step of Zalando's conversion that built Fashion-MNIST (its items touch the frame), so an item
        photographed with a wide margin fills the frame as the training images do. An image without such
        margins is kept whole. Image-folder runs train on this function's output untrimmed and predict so.

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from neuralsight.data.imagefolder import recorded_trim
 from neuralsight.errors import DataError
 from neuralsight.export.spec import ExportSpec, Tolerance, architecture, cpu_copy, no_model_choice
 
@@ -69,6 +70,7 @@ def spec(saved, model: str | None = None) -> ExportSpec:
     kwargs = saved.state()["model"]["kwargs"]
     meta = saved.read_json("classes.json") or {}
     classes = meta.get("classes") or [str(i) for i in range(int(kwargs["num_classes"]))]
+    trim = recorded_trim(meta)
     size = tuple(int(s) for s in kwargs["image_size"])
     channels = int(kwargs["in_channels"])
     images, described = test_images(saved, size, channels)
@@ -82,9 +84,12 @@ def spec(saved, model: str | None = None) -> ExportSpec:
         "classes": classes, "input_size": list(size), "channels": channels, "input_range": [0.0, 1.0],
         "normalisation": {"mean": list(kwargs.get("input_mean") or [0.0] * channels),
                           "std": list(kwargs.get("input_std") or [1.0] * channels), "inside_graph": True},
-        "preprocessing": ("grey (1 channel, ITU-R 601 luma) or RGB; padded to a square with the border colour and "
+        "preprocessing": ("grey (1 channel, ITU-R 601 luma) or RGB; "
+                          + ("margins of the border colour cut (trim_margins); " if trim else "")
+                          + "padded to a square with the border colour and "
                           "resized to input_size; pixels / 255. Fashion-MNIST shows light clothes on black, so "
                           "invert a photo taken on a light background."),
+        "trim_margins": trim,
         "output_meaning": "probabilities (B, K): softmax over the classes, in the order of 'classes'",
     }
     return ExportSpec("classify", ClassifierGraph(net).eval(), ["image"], ["probabilities"],

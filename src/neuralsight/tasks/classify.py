@@ -19,6 +19,7 @@ from pathlib import Path
 
 from neuralsight.config import TrainConfig, bounded, choice
 from neuralsight.data.classification import Data, Split, load_classification
+from neuralsight.data.imagefolder import recorded_trim, trims_margins
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Figure, Section, Table, Text
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
@@ -69,6 +70,8 @@ class Config:
 class PredictOptions:
     top_k: int = bounded(3, min=1, help="classes listed per image")
     invert: str = choice("auto", ("auto", "yes", "no"), help="invert grey levels (auto: when the border is light)")
+    trim: str = choice("auto", ("auto", "yes", "no"),
+                       help="cut border-colour margins (auto: as the run recorded at training time)")
 
 
 @dataclass
@@ -214,6 +217,7 @@ class Classify:
         if run.writer:
             run.write_json(META_FILE, {"classes": data.classes, "image_size": list(data.train.x.shape[2:]),
                                        "channels": int(data.train.x.shape[1]), "dataset": cfg.data.dataset,
+                                       "preprocess": {"trim_margins": trims_margins(cfg.data.dataset)},
                                        "source": data.source, "sizes": {"train": len(data.train.y),
                                        "val": len(data.val.y), "test": len(data.test.y)}})
         return ClassifyTrain(cfg, data, env.device)
@@ -246,14 +250,14 @@ class Classify:
         return saved.read_json(META_FILE) or {
             "classes": [str(i) for i in range(saved.state()["model"]["kwargs"]["num_classes"])]}
 
-    def _load_inputs(self, saved, inputs: list[Path], invert: str):
+    def _load_inputs(self, saved, inputs: list[Path], invert: str, trim: str = "auto"):
         """``(ok: [(path, uint8 (C, H, W))], failed rows)`` with the README's preprocessing."""
         from neuralsight.data.imagefolder import preprocess
         from neuralsight.data.images import IMAGE_EXTS, open_image
 
         meta = self._meta(saved)
         size, channels = tuple(meta.get("image_size", (28, 28))), int(meta.get("channels", 1))
-        trim = meta.get("dataset", "fashion-mnist") != "folder"  # folder runs trained on untrimmed images
+        trim = recorded_trim(meta) if trim == "auto" else trim == "yes"
         ok, bad = [], []
         for path in expand_inputs(inputs, IMAGE_EXTS):
             try:
@@ -271,7 +275,7 @@ class Classify:
             raise UserError("no images given", "usage: neuralsight predict RUN IMAGE [IMAGE ...]")
         classes = self._meta(saved)["classes"]
         k = min(options.top_k, len(classes))
-        ok, bad = self._load_inputs(saved, inputs, options.invert)
+        ok, bad = self._load_inputs(saved, inputs, options.invert, options.trim)
         rows = []
         if ok:
             x = torch.from_numpy(np.stack([a for _, a in ok])).float().div_(255).to(saved.device)  # (N, C, H, W)
