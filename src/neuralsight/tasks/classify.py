@@ -70,8 +70,7 @@ class Config:
 class PredictOptions:
     top_k: int = bounded(3, min=1, help="classes listed per image")
     invert: str = choice("auto", ("auto", "yes", "no"), help="invert grey levels (auto: when the border is light)")
-    trim: str = choice("auto", ("auto", "yes", "no"),
-                       help="cut border-colour margins (auto: as the run recorded at training time)")
+    trim: str = choice("auto", ("auto", "yes", "no"), help="cut border-colour margins (auto: as the run recorded)")
 
 
 @dataclass
@@ -188,10 +187,9 @@ def evaluate_split(model, data: Data, name: str, cfg: Config, env, run_dir: Path
         out = predict_split(model, split, cfg.data.eval_batch_size, fmt)
     res = classification_metrics(split.y.cpu().numpy(), out["pred"].cpu().numpy(), data.classes)
     res["loss"] = float(out["loss"].mean())
-    # The report shows the test figures; another split's figures get its name as a prefix.
     paths = classify_figures(Path(run_dir) / "figures", split.x.cpu().numpy(), split.y.cpu().numpy(),
                              {k: v.cpu().numpy() for k, v in out.items()}, res["confusion"], data.classes, seed,
-                             prefix="" if name == "test" else f"{name}_")
+                             prefix="" if name == "test" else f"{name}_")   # the report shows test's
     res["figures"] = {k: Path(v).name for k, v in paths.items()}
     atomic_write_json(Path(run_dir) / f"eval_{name}.json", res)
     return res
