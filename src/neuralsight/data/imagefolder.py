@@ -77,7 +77,8 @@ def preprocess(image, image_size: tuple[int, int], channels: int, invert: str = 
        function; the run records the choice, see :func:`recorded_trim`): cut the margins that stay within
        ``TRIM_TOLERANCE`` grey levels of the border colour, the first step of Zalando's conversion that
        built Fashion-MNIST (its items touch the frame), so an item photographed with a wide margin fills
-       the frame as the training images do. An image without such margins is kept whole. Image-folder runs train on this function's output untrimmed and predict so.
+       the frame as the training images do. An image without such margins is kept whole. Image-folder
+       runs train on this function's output untrimmed and predict so.
     4. Pad to a square with the border colour (keeps the aspect ratio), then resize to ``image_size`` with
        a Lanczos (anti-aliased) filter.
 
