@@ -6,7 +6,8 @@ peers train on the same 55,000 images, pick no checkpoint, and are scored once o
 Runs, each for ``--seeds`` seeds:
 
 - ``fashion`` (ours): ``neuralsight train classify --preset fashion --max-time BUDGET --seed N``, what a
-  user gets (the ``fast`` CNN, uint8 data on the device, on-device augmentation, one-cycle schedule); each run
+  user gets (the lecture CNN, uint8 data on the device, on-device augmentation, one-cycle schedule, flip
+  test-time augmentation); each run
   is then applied to the real product photos of ``shared/datasets/fashion-photos`` with
   ``neuralsight predict RUN FOLDER --json`` as a user would (``real_photos_acc``, top-1 over its 135 photos);
 - ``fashion-quick`` (ours): ``neuralsight train classify --quick`` (``quick_test_acc``);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -268,3 +269,38 @@ def test_image_folder_layout(tmp_path, monkeypatch):
     again = load_image_folder(tmp_path / "d", (8, 8), 3, 0.2, warn=warnings.append)
     np.testing.assert_array_equal(again[1][0], xtr)
     assert len(warnings) == 1
+
+
+class _Sided(torch.nn.Module):
+    """Logits (left column mean, right column mean): a mirror image swaps them, so TTA is visible."""
+
+    def forward(self, x):
+        return torch.stack([x[..., 0].mean((1, 2)), x[..., -1].mean((1, 2))], dim=1) * 4
+
+
+def test_flip_tta_averages_the_image_and_its_mirror_image():
+    from neuralsight.data.classification import Split
+    from neuralsight.tasks.classifying import predict_split
+
+    x = torch.zeros(3, 1, 4, 4, dtype=torch.uint8)
+    x[0, ..., 0], x[1, ..., -1] = 255, 255           # left bright, right bright, blank
+    split = Split(x, torch.tensor([0, 0, 1]))
+    plain = predict_split(_Sided(), split, 2)
+    assert plain["prob"][0, 0] == pytest.approx(torch.tensor([4.0, 0.0]).softmax(0)[0].item())
+    assert plain["pred"].tolist() == [0, 1, 0]
+    both = predict_split(_Sided(), split, 2, tta=True)
+    assert torch.allclose(both["prob"], torch.full((3, 2), 0.5))   # by symmetry, every image scores 1/2 : 1/2
+    assert torch.allclose(both["loss"], torch.full((3,), math.log(2)))
+    assert torch.allclose(plain["loss"][2], torch.tensor(math.log(2)))
+
+
+def test_cnn_predict_proba_with_flip_tta_is_the_mean_over_the_mirror_image():
+    from neuralsight.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("cnn", **T.build_model_kwargs(T.ModelConfig(arch="lecture"), 1, 10, (28, 28), [0.3],
+                                                       [0.35])).eval()
+    x = torch.rand(4, 1, 28, 28)
+    want = (model.predict_proba(x) + model.predict_proba(x.flip(-1))) / 2
+    assert torch.allclose(model.predict_proba(x, flip_tta=True), want, atol=1e-6)
+    assert not torch.allclose(model.predict_proba(x), want, atol=1e-4)

@@ -140,6 +140,7 @@ def test_classify_export_gives_predicts_probabilities(fmt, exported, fixture_run
     (row,) = saved.task.predict(saved, [photo], Path("unused"), PredictOptions(top_k=10))
     meta = json.loads(path.with_name(path.name + ".json").read_text())
     assert meta["trim_margins"] is False and "margins" not in meta["preprocessing"]  # 0.1.0 did not trim
+    assert meta["flip_tta"] is False
     x = preprocess(open_image(photo, mode=None), (28, 28), 1, "auto", meta["trim_margins"])[None]
     x = x.astype(np.float32) / 255
     run = load_file(fmt, path)
@@ -281,7 +282,7 @@ TINY = {
                          None),
     "classify-folder": ("classify", ['data.dataset="folder"', "data.image_size=32", "data.channels=3",
                                      'model.arch="custom"', 'model.stages=["c4 k3 max2"]', "model.dense=[8]",
-                                     "train.steps=2", "data.val_size=10"], None),
+                                     "train.steps=2", "data.val_size=10", "data.tta=true"], None),
 }
 
 
@@ -304,7 +305,7 @@ def test_tiny_trained_run_exports_in_both_formats(name, tmp_path):
         assert result["passed"] and Path(result["path"]).is_file(), result
         meta = read_metadata(fmt, Path(result["path"]))
         if name == "classify-folder":   # a folder run trained on untrimmed images and records so
-            assert meta["trim_margins"] is False
+            assert meta["trim_margins"] is False and meta["flip_tta"] is True   # the graph averages the mirror
             assert json.loads((run / "classes.json").read_text())["preprocess"] == {"trim_margins": False}
         if task == "textgen":
             saved = SavedRun.open(run, device="cpu")

@@ -21,14 +21,16 @@ CHECK_IMAGES = 8
 
 
 class ClassifierGraph(nn.Module):
-    """``image`` (B, C, H, W) float in [0, 1] -> ``probabilities`` (B, K): normalisation, CNN, softmax."""
+    """``image`` (B, C, H, W) float in [0, 1] -> ``probabilities`` (B, K): normalisation, CNN, softmax; with
+    ``flip_tta`` the mean over the image and its mirror image, as ``predict`` does for such a run."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, flip_tta: bool = False):
         super().__init__()
-        self.model = model
+        self.model, self.flip_tta = model, flip_tta
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(image).float(), dim=-1)  # (B, K)
+        p = torch.softmax(self.model(image).float(), dim=-1)  # (B, K)
+        return (p + torch.softmax(self.model(image.flip(-1)).float(), dim=-1)) / 2 if self.flip_tta else p
 
 
 def test_images(saved, size: tuple[int, int], channels: int, count: int = CHECK_IMAGES):
@@ -70,14 +72,14 @@ def spec(saved, model: str | None = None) -> ExportSpec:
     kwargs = saved.state()["model"]["kwargs"]
     meta = saved.read_json("classes.json") or {}
     classes = meta.get("classes") or [str(i) for i in range(int(kwargs["num_classes"]))]
-    trim = recorded_trim(meta)
+    trim, tta = recorded_trim(meta), bool(saved.cfg.data.tta)
     size = tuple(int(s) for s in kwargs["image_size"])
     channels = int(kwargs["in_channels"])
     images, described = test_images(saved, size, channels)
     x = torch.from_numpy(images).float() / 255                                     # (N, C, H, W) in [0, 1]
 
     def reference(image):
-        return (net.predict_proba(image),)
+        return (net.predict_proba(image, tta),)
 
     metadata = {
         "architecture": architecture(saved),
@@ -89,9 +91,9 @@ def spec(saved, model: str | None = None) -> ExportSpec:
                           + "padded to a square with the border colour and "
                           "resized to input_size; pixels / 255. Fashion-MNIST shows light clothes on black, so "
                           "invert a photo taken on a light background."),
-        "trim_margins": trim,
+        "trim_margins": trim, "flip_tta": tta,
         "output_meaning": "probabilities (B, K): softmax over the classes, in the order of 'classes'",
     }
-    return ExportSpec("classify", ClassifierGraph(net).eval(), ["image"], ["probabilities"],
+    return ExportSpec("classify", ClassifierGraph(net, tta).eval(), ["image"], ["probabilities"],
                       {"image": {0: "batch"}, "probabilities": {0: "batch"}},
                       [(x,), (x[:1],)], reference, f"{described} (a batch of {len(x)}, then 1)", metadata, TOLERANCE)

@@ -200,9 +200,13 @@ class CNN(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """Softmax class probabilities ``(B, num_classes)``: the lecture's softmax output layer."""
-        return torch.softmax(self.forward(x).float(), dim=-1)
+    def predict_proba(self, x: torch.Tensor, flip_tta: bool = False) -> torch.Tensor:
+        """Softmax class probabilities ``(B, num_classes)``: the lecture's softmax output layer.
+
+        ``flip_tta``: the mean of the image's and its mirror image's probabilities (test-time augmentation).
+        """
+        p = torch.softmax(self.forward(x).float(), dim=-1)
+        return (p + torch.softmax(self.forward(x.flip(-1)).float(), dim=-1)) / 2 if flip_tta else p
 
 
 

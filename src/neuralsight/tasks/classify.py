@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuralsight.config import TrainConfig, bounded, choice
-from neuralsight.data.classification import Data, Split, load_classification
+from neuralsight.data.classification import Data, load_classification
 from neuralsight.data.imagefolder import recorded_trim, trims_margins
 from neuralsight.errors import ConfigError, DataError, UserError
 from neuralsight.report.sections import Figure, Section, Table, Text
 from neuralsight.tasks.base import Outcome, expand_inputs, failed, register_task
+from neuralsight.tasks.classifying import evaluate_split, headline_metrics, predict_split
 
 META_FILE = "classes.json"
 
@@ -37,6 +38,7 @@ class DataConfig:
     test_fraction: float = bounded(0.15, min=0.0, max=0.9, help="test split of a folder without train/test")
     augment: bool = True
     flip: bool = True
+    tta: bool = field(default=False, metadata={"help": "eval and predict average an image with its mirror image"})
     shift: int = bounded(2, min=0, max=8, help="random translation in pixels (pad + crop)")
     train_limit: int = bounded(0, min=0, help="use only the first N training images (0: all)")
     eval_batch_size: int = bounded(2000, min=1)
@@ -150,56 +152,10 @@ class ClassifyTrain:
     def evaluate(self, model) -> dict[str, float]:
         if len(self.data.val.y) == 0:
             return {}
-        out = predict_split(model, self.data.val, self.cfg.data.eval_batch_size, self.memory_format)
+        d = self.cfg.data
+        out = predict_split(model, self.data.val, d.eval_batch_size, self.memory_format, d.tta)
         return {"val_loss": out["loss"].mean().item(), "val_acc": (out["pred"] == self.data.val.y).float().mean().item()}
 
-
-def predict_split(model, split: Split, batch_size: int, memory_format=None) -> dict:
-    """Outputs for a whole split: ``prob (N, K)``, ``pred (N,)``, ``loss (N,)`` (on the device)."""
-    import torch
-    import torch.nn.functional as F
-
-    memory_format = memory_format or torch.contiguous_format
-    probs, losses = [], []
-    for i in range(0, len(split.y), batch_size):
-        x = split.x[i:i + batch_size].float().div_(255).contiguous(memory_format=memory_format)
-        logits = model(x).float()  # (b, K)
-        probs.append(logits.softmax(-1))
-        losses.append(F.cross_entropy(logits, split.y[i:i + batch_size], reduction="none"))
-    prob = torch.cat(probs)
-    return {"prob": prob, "pred": prob.argmax(-1), "loss": torch.cat(losses)}
-
-
-def evaluate_split(model, data: Data, name: str, cfg: Config, env, run_dir: Path, seed: int = 0) -> dict:
-    """Metrics of ``model`` on split ``name``; writes its figures and ``eval_<name>.json`` into the run."""
-    import torch
-
-    from neuralsight.engine.metrics import classification_metrics
-    from neuralsight.io import atomic_write_json
-    from neuralsight.viz.classify import classify_figures
-
-    split = getattr(data, name)
-    if len(split.y) == 0:
-        raise DataError(f"the {name} split is empty; add images or lower data.test_fraction")
-    model.eval()
-    fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
-    with torch.no_grad(), env.autocast():
-        out = predict_split(model, split, cfg.data.eval_batch_size, fmt)
-    res = classification_metrics(split.y.cpu().numpy(), out["pred"].cpu().numpy(), data.classes)
-    res["loss"] = float(out["loss"].mean())
-    paths = classify_figures(Path(run_dir) / "figures", split.x.cpu().numpy(), split.y.cpu().numpy(),
-                             {k: v.cpu().numpy() for k, v in out.items()}, res["confusion"], data.classes, seed,
-                             prefix="" if name == "test" else f"{name}_")   # the report shows test's
-    res["figures"] = {k: Path(v).name for k, v in paths.items()}
-    atomic_write_json(Path(run_dir) / f"eval_{name}.json", res)
-    return res
-
-
-def headline_metrics(res: dict) -> dict:
-    return {k: res[k] for k in ("accuracy", "loss", "macro_precision", "macro_recall", "macro_f1", "n")}
-
-
-# ---- the task -----------------------------------------------------------------------------------------
 
 @register_task
 class Classify:
@@ -278,7 +234,7 @@ class Classify:
         if ok:
             x = torch.from_numpy(np.stack([a for _, a in ok])).float().div_(255).to(saved.device)  # (N, C, H, W)
             with torch.no_grad():
-                top_p, top_i = saved.model().predict_proba(x).topk(k, dim=-1)
+                top_p, top_i = saved.model().predict_proba(x, saved.cfg.data.tta).topk(k, dim=-1)
             for (path, _), ps, idx in zip(ok, top_p.tolist(), top_i.tolist(), strict=True):
                 rows.append({"input": str(path), "class": classes[idx[0]], "probability": ps[0],
                              "top": [{"class": classes[i], "probability": p} for i, p in zip(idx, ps, strict=True)]})
