@@ -9,6 +9,7 @@ from torch import nn
 
 from neuralsight.layers.blocks import (
     ACTIVATIONS,
+    Conv3d,
     ConvBlock,
     Down,
     Up,
@@ -35,7 +36,7 @@ def test_convblock_is_conv_norm_activation_dropout_in_fixed_slots():
     assert [type(m) for m in block] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Dropout2d]
     assert block[0].bias is None                          # the norm's shift would cancel a bias
     bare = ConvBlock(3, 3, 4, 3, norm=None, activation=None)
-    assert [type(m) for m in bare] == [nn.Conv3d, nn.Identity, nn.Identity, nn.Identity]
+    assert [type(m) for m in bare] == [Conv3d, nn.Identity, nn.Identity, nn.Identity]
     assert bare[0].bias is not None
     # Same parameter names whatever the options, so checkpoints do not depend on them.
     assert [k for k, _ in block.named_parameters()] == ["0.weight", "1.weight", "1.bias"]
@@ -90,3 +91,30 @@ def test_unet_blocks_shapes():
     assert up(torch.randn(1, 8, 3, 3), torch.randn(1, 4, 7, 7)).shape == (1, 4, 7, 7)
     with pytest.raises(ValueError, match="up mode must be one of"):
         UpSample(2, 4, 2, "nearest")
+
+
+def _weight_grads(conv, x, g, autocast: bool):
+    conv.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        y = conv(x)
+    y.backward(g.to(y.dtype))
+    return y, conv.weight.grad.clone()
+
+
+def test_conv3d_under_cpu_bf16_gives_right_weight_grads_when_the_input_is_smaller_than_the_kernel():
+    """The V-Net's deepest level (4x6x4, 5x5x5 kernels): torch's CPU bf16 kernel gave garbage weight grads there."""
+    from neuralsight.layers.blocks import conv_nd
+
+    assert conv_nd(3) is Conv3d and issubclass(Conv3d, torch.nn.Conv3d)
+    torch.manual_seed(0)
+    conv = conv_nd(3)(64, 64, 5, padding=2)
+    for shape in [(4, 6, 4), (4, 4, 4), (2, 6, 6)]:
+        for _ in range(5):
+            x, g = torch.randn(4, 64, *shape), torch.randn(4, 64, *shape)
+            y, got = _weight_grads(conv, x, g, autocast=True)
+            _, want = _weight_grads(conv, x, g, autocast=False)
+            assert y.dtype == torch.float32 and torch.allclose(got, want, rtol=1e-4, atol=1e-4), shape
+    x = torch.randn(2, 64, 6, 6, 6)                      # at least the kernel on every axis: bf16 as usual
+    y, got = _weight_grads(conv, x, torch.randn(2, 64, 6, 6, 6), autocast=True)
+    assert y.dtype == torch.bfloat16 and torch.isfinite(got).all()
+    assert conv.state_dict().keys() == torch.nn.Conv3d(64, 64, 5).state_dict().keys()
