@@ -282,3 +282,30 @@ def test_ema_decay_must_be_below_one():
     assert C.from_dict(TrainConfig, {"ema": 0.999}).ema == 0.999
     with pytest.raises(ConfigError, match="train.ema' = 1.0 is too large"):
         C.from_dict(TrainConfig, {"ema": 1.0}, prefix="train.")
+
+
+class NanAfter(ToyTask):
+    """Its loss turns NaN from the 7th training step on, as a diverging run's does."""
+
+    def __init__(self, cfg, device):
+        super().__init__(cfg, device)
+        self.calls = 0
+
+    def training_step(self, model, batch):
+        self.calls += 1
+        loss = super().training_step(model, batch)
+        return loss * float("nan") if self.calls >= 7 else loss
+
+
+def test_a_loss_that_turns_nan_stops_the_run_with_one_clear_error(tmp_path):
+    from neuralsight.errors import TrainingDiverged, UserError
+
+    cfg, env, _, run = make(tmp_path, steps=40, eval_every=5, log_every=5)
+    with pytest.raises(TrainingDiverged, match=r"training diverged: the mean training loss of steps 6-10 is nan") \
+            as err:
+        trainer.fit(NanAfter(cfg, env.device), env, cfg.train, run, {})
+    assert isinstance(err.value, UserError) and "lower train.lr" in str(err.value)
+    recs = runs.read_metrics(run.path)
+    assert [r["step"] for r in recs if r["kind"] == "train"] == [5]        # no NaN record was written
+    assert all(math.isfinite(r["loss"]) for r in recs if r["kind"] == "train")
+    assert (run.checkpoints / "best.safetensors").is_file()               # the step-5 checkpoint is kept

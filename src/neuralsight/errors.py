@@ -31,3 +31,7 @@ class MissingData(DataError):
 
 class CheckpointError(UserError):
     """A run directory or checkpoint that cannot be loaded safely."""
+
+
+class TrainingDiverged(UserError):
+    """Training whose loss turned NaN or infinite: the run stops instead of training on and reporting garbage."""

@@ -522,6 +522,13 @@ class _Fit:
 
     def log_train(self) -> None:
         mean_loss = self.sync(float(self.running_loss), self.running_n)  # the one host sync per record
+        if mean_loss is not None and not math.isfinite(mean_loss):
+            from neuralsight.errors import TrainingDiverged
+
+            raise TrainingDiverged(
+                f"training diverged: the mean training loss of steps {self.step - self.running_n + 1}-{self.step} "
+                f"is {mean_loss} ({self.env.precision}, lr {self.lr:.3g}); checkpoints up to the last evaluation "
+                f"are kept in {self.run.path}", "lower train.lr, set train.grad_clip, or try --precision fp32")
         rec = {"kind": "train", "step": self.step, "epoch": self.epoch, "loss": mean_loss, "lr": self.lr,
                "items_per_s": round(self.win_items / max(self.win_time, 1e-9), 2), "time": round(self.elapsed(), 3)}
         rec.update({k: float(v) for k, v in self.extra.items()})
