@@ -272,7 +272,11 @@ def test_image_folder_layout(tmp_path, monkeypatch):
 
 
 class _Sided(torch.nn.Module):
-    """Logits (left column mean, right column mean): a mirror image swaps them, so TTA is visible."""
+    """Logits (left column mean, right column mean): a mirror image swaps them, so TTA is visible. Its
+    ``predict_proba`` is the CNN's own, which ``predict_split`` calls for TTA."""
+
+    from neuralsight.models.cnn import CNN
+    predict_proba = CNN.predict_proba
 
     def forward(self, x):
         return torch.stack([x[..., 0].mean((1, 2)), x[..., -1].mean((1, 2))], dim=1) * 4

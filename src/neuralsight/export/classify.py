@@ -29,8 +29,7 @@ class ClassifierGraph(nn.Module):
         self.model, self.flip_tta = model, flip_tta
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        p = torch.softmax(self.model(image).float(), dim=-1)  # (B, K)
-        return (p + torch.softmax(self.model(image.flip(-1)).float(), dim=-1)) / 2 if self.flip_tta else p
+        return self.model.predict_proba(image, self.flip_tta)  # (B, K), the CNN's own output layer
 
 
 def test_images(saved, size: tuple[int, int], channels: int, count: int = CHECK_IMAGES):

@@ -15,8 +15,9 @@ from neuralsight.errors import DataError
 def predict_split(model, split: Split, batch_size: int, memory_format=None, tta: bool = False) -> dict:
     """Outputs for a whole split: ``prob (N, K)``, ``pred (N,)``, ``loss (N,)`` (on the device).
 
-    ``tta``: each probability is the mean of the image's and its mirror image's (flip test-time augmentation,
-    as ``predict`` does for such a run); the loss is then the cross-entropy of that mean.
+    ``tta``: each probability is ``model.predict_proba(x, flip_tta=True)``, the mean of the image's and its
+    mirror image's (as ``predict`` and the exported graph give for such a run); the loss is then the
+    cross-entropy of that mean.
     """
     import torch
     import torch.nn.functional as F
@@ -26,12 +27,11 @@ def predict_split(model, split: Split, batch_size: int, memory_format=None, tta:
     for i in range(0, len(split.y), batch_size):
         x = split.x[i:i + batch_size].float().div_(255).contiguous(memory_format=memory_format)
         y = split.y[i:i + batch_size]
-        logits = model(x).float()  # (b, K)
         if tta:
-            prob = (logits.softmax(-1) + model(x.flip(-1).contiguous(memory_format=memory_format)).float()
-                    .softmax(-1)) / 2
+            prob = model.predict_proba(x, flip_tta=True)  # (b, K)
             losses.append(F.nll_loss(prob.clamp_min(1e-12).log(), y, reduction="none"))
         else:
+            logits = model(x).float()  # (b, K)
             prob = logits.softmax(-1)
             losses.append(F.cross_entropy(logits, y, reduction="none"))
         probs.append(prob)
@@ -66,6 +66,3 @@ def evaluate_split(model, data: Data, name: str, cfg, env, run_dir: Path, seed: 
 
 def headline_metrics(res: dict) -> dict:
     return {k: res[k] for k in ("accuracy", "loss", "macro_precision", "macro_recall", "macro_f1", "n")}
-
-
-# ---- the task -----------------------------------------------------------------------------------------
