@@ -29,10 +29,10 @@ class Conv3d(nn.Conv3d):
     """``nn.Conv3d`` that computes in fp32 under CPU autocast when its input is smaller than the kernel along
     a spatial axis; everywhere else it is ``nn.Conv3d`` (same parameters, same state dict).
 
-    Why: torch 2.13's CPU bf16 convolution returns garbage weight gradients there (single elements up to
-    1e36 or inf, in most tries; the forward output and the input gradient are right). Measured on the
-    2-core AMD EPYC: 64->64 channels, 5x5x5 kernel, inputs 4x6x4, 4x4x4 and 2x6x6 (depth below the
-    kernel); 6x4x6, 5x6x5 and 8x12x8 were right. The hippocampus V-Net's deepest level (patch 32x48x32,
+    Why: torch 2.13's CPU bf16 convolution returns wrong weight gradients there while the forward output
+    and the input gradient are right. Measured on the 2-core AMD EPYC, 64->64 channels, 5x5x5 kernel,
+    largest error relative to fp32 over 10-20 tries: 4x6x4 and 4x4x4 up to 1e36 or inf (garbage in 18 of
+    20 tries at 4x6x4), 2x6x6 1.1; 6x4x6, 5x6x5 and 8x12x8 about 0.004 (bf16 rounding). The hippocampus V-Net's deepest level (patch 32x48x32,
     depth 3) is 4x6x4, so its gradient norm turned inf within a few steps: that was the "bf16 overflow".
     """
 

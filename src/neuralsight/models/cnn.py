@@ -33,7 +33,9 @@ PRESETS: dict[str, dict] = {
     "lecture": {"stages": [{"channels": 32, "kernel_size": 3, "pool": "max"},
                            {"channels": 64, "kernel_size": 3, "pool": "max"}],
                 "dense": [128], "dropout": 0.0},
-    # Fast and accurate on a CPU: three BatchNorm stages, small head (see benchmarks/fashion_mnist.py).
+    # Three BatchNorm stages, small head. Per image it learns more than the lecture CNN, but on the 2-core
+    # AMD EPYC it trained at ~3,600 img/s against ~6,200 and reached val 0.920 against 0.929 in 120 s
+    # (configs/fashion.toml), so the fashion preset uses the lecture CNN there.
     "fast": {"stages": [{"channels": 32, "kernel_size": 3, "batchnorm": True, "pool": "max"},
                         {"channels": 64, "kernel_size": 3, "batchnorm": True, "pool": "max"},
                         {"channels": 128, "kernel_size": 3, "batchnorm": True, "pool": "max"}],
