@@ -48,15 +48,23 @@ def _sigterm_as_interrupt(signum, frame):
 def main() -> None:
     import signal
 
+    from neuralsight.engine.distributed import exit_process
+
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    code = 0
     try:
         app()
+    except SystemExit as e:  # Typer ends every command this way
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if e.code is not None and not isinstance(e.code, int):
+            print(e.code, file=sys.stderr)
     except UserError as e:  # raised outside a guarded command (e.g. while building the app)
         err(str(e))
-        sys.exit(2)
+        code = 2
     except KeyboardInterrupt:
         err("interrupted")
-        sys.exit(130)
+        code = 130
+    exit_process(code)  # sys.exit, or os._exit under torchrun (see its docstring)
 
 
 __all__ = ["app", "main"]
