@@ -46,25 +46,28 @@ def _sigterm_as_interrupt(signum, frame):
 
 
 def main() -> None:
-    import signal
-
     from neuralsight.engine.distributed import exit_process
 
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     code = 0
     try:
-        app()
+        _run()
     except SystemExit as e:  # Typer ends every command this way
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        if e.code is not None and not isinstance(e.code, int):
-            print(e.code, file=sys.stderr)
+        code = e.code
+    exit_process(code)  # sys.exit, or os._exit in a process that joined a process group (see its docstring)
+
+
+def _run() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        app()
     except UserError as e:  # raised outside a guarded command (e.g. while building the app)
         err(str(e))
-        code = 2
+        sys.exit(2)
     except KeyboardInterrupt:
         err("interrupted")
-        code = 130
-    exit_process(code)  # sys.exit, or os._exit under torchrun (see its docstring)
+        sys.exit(130)
 
 
 __all__ = ["app", "main"]

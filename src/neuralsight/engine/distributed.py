@@ -49,26 +49,29 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
-def exit_process(code: int) -> None:
-    """End a process that joined a process group without Python's interpreter finalization.
+def exit_process(code: int | str | None) -> None:
+    """End the process with ``code`` (as ``sys.exit`` takes it); one that joined a process group skips
+    Python's interpreter finalization.
 
     torch's gloo worker threads can still be releasing a finished collective's tensors when the main thread
     reaches interpreter finalization; the release takes the GIL, the dying interpreter ends the thread, and
     libstdc++ aborts the process ("terminate called without an active exception", SIGABRT) after all its work
-    was done and written. That race lost 3 of 40 two-process runs on a loaded 2-core CPU (core dump: a
-    ``ProcessGroupGloo::runLoop`` thread in ``~AsyncBarrierWork`` -> ``decref_pyobject`` while the main thread was
-    in ``Py_FinalizeEx``). Everything this process writes is written and renamed before it gets here, so
-    flushing the standard streams and leaving with ``os._exit`` loses nothing. A process that never joined a
-    group exits normally.
+    was done and written. That race lost 6 of 100 two-process runs of the DDP test on a loaded 2-core CPU (0 of
+    10 idle; core dump: a ``ProcessGroupGloo::runLoop`` thread in ``~AsyncBarrierWork`` -> ``decref_pyobject``
+    while the main thread was in ``Py_FinalizeEx``). Everything this process writes is written and renamed
+    before it gets here, so flushing the standard streams and leaving with ``os._exit`` loses nothing.
     """
     if not _initialised:
         sys.exit(code)
+    if code is not None and not isinstance(code, int):  # what Python does with sys.exit("message")
+        print(code, file=sys.stderr)
+        code = 1
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
-    os._exit(code)
+    os._exit(code or 0)
 
 
 def barrier() -> None:
